@@ -1,0 +1,17 @@
+//! What the lsusd daemons share: logging set-up, systemd readiness,
+//! shutdown signals, the single-instance lock and listening sockets.
+//!
+//! Daemons depend on this crate and on `lsus-proto`, never on each other.
+
+pub mod instance;
+pub mod listener;
+pub mod logging;
+pub mod notify;
+pub mod signals;
+
+/// Exit code: everything went well.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: the daemon could not start or hit a fatal error.
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit code: bad command line (clap's own code).
+pub const EXIT_USAGE: i32 = 2;

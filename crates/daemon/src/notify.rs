@@ -1,0 +1,66 @@
+//! systemd readiness notification (`sd_notify`), without libsystemd.
+//!
+//! The protocol is one datagram to the socket named by `NOTIFY_SOCKET`
+//! (a path, or an abstract name written with a leading `@`).
+
+use std::io;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+
+/// Sends `state` (e.g. `"READY=1"`) to systemd if `NOTIFY_SOCKET` is set.
+///
+/// Returns `Ok(false)` when not started by systemd with `Type=notify`.
+pub fn notify(state: &str) -> io::Result<bool> {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(false);
+    };
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    let addr = match bytes.split_first() {
+        Some((b'@', name)) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name)?
+        }
+        Some((b'/', _)) => SocketAddr::from_pathname(&path)?,
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "NOTIFY_SOCKET is neither a path nor an abstract name",
+            ))
+        }
+    };
+    let sock = UnixDatagram::unbound()?;
+    sock.send_to_addr(state.as_bytes(), &addr)?;
+    Ok(true)
+}
+
+/// Tells systemd that start-up is complete, logging (not failing) on error.
+pub fn ready() {
+    match notify("READY=1") {
+        Ok(true) => tracing::debug!("notified systemd: READY=1"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("cannot notify systemd of readiness: {e}"),
+    }
+}
+
+/// Tells systemd that the daemon is stopping.
+pub fn stopping() {
+    let _ = notify("STOPPING=1");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sends_ready_to_a_path_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let server = UnixDatagram::bind(&path).unwrap();
+        // The variable is process-wide; this is the only test that sets it.
+        std::env::set_var("NOTIFY_SOCKET", &path);
+        assert!(notify("READY=1").unwrap());
+        std::env::remove_var("NOTIFY_SOCKET");
+        let mut buf = [0u8; 64];
+        let n = server.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+    }
+}

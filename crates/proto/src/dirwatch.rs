@@ -1,0 +1,105 @@
+//! Waiting for changes in the run directory with inotify.
+//!
+//! No polling anywhere: a process that waits for a file to appear, change
+//! or go away sleeps in `poll(2)` on an inotify descriptor. A deadline is
+//! only used where the protocol itself has one.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use inotify::{EventMask, Inotify, WatchMask};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+/// An inotify watch on one directory.
+#[derive(Debug)]
+pub struct DirWatch {
+    inotify: Inotify,
+    buf: Vec<u8>,
+}
+
+impl DirWatch {
+    /// Watches `dir` for the events in `mask`.
+    pub fn new(dir: &Path, mask: WatchMask) -> io::Result<DirWatch> {
+        let inotify = Inotify::init()?;
+        inotify.watches().add(dir, mask)?;
+        Ok(DirWatch {
+            inotify,
+            buf: vec![0; 16 * 1024],
+        })
+    }
+
+    /// Waits until an event is queued or `timeout` passes (`None`: no
+    /// limit). Returns true if and only if events are queued.
+    ///
+    /// A signal ends the wait with `ErrorKind::Interrupted`.
+    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let mut fds = [PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
+        let timeout = match timeout {
+            None => PollTimeout::NONE,
+            // Round up: a wait that ends a hair early would spin.
+            Some(t) => PollTimeout::try_from(
+                t.as_millis()
+                    .saturating_add(u128::from(t.subsec_nanos() % 1_000_000 != 0)),
+            )
+            .unwrap_or(PollTimeout::MAX),
+        };
+        let n = nix::poll::poll(&mut fds, timeout).map_err(io::Error::from)?;
+        Ok(n > 0)
+    }
+
+    /// Waits until `deadline` at most; see [`DirWatch::wait`].
+    pub fn wait_until(&self, deadline: Option<Instant>) -> io::Result<bool> {
+        self.wait(deadline.map(|d| d.saturating_duration_since(Instant::now())))
+    }
+
+    /// Reads every queued event without blocking and calls `f` with its
+    /// mask and name. Returns how many there were. A queue overflow is
+    /// passed on as an event with `EventMask::Q_OVERFLOW` and no name.
+    pub fn drain(&mut self, mut f: impl FnMut(EventMask, Option<&OsStr>)) -> io::Result<usize> {
+        let mut count = 0;
+        loop {
+            match self.inotify.read_events(&mut self.buf) {
+                Ok(events) => {
+                    for e in events {
+                        count += 1;
+                        f(e.mask, e.name);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(count),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl AsFd for DirWatch {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inotify.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sees_creation_by_name_and_times_out_when_quiet() {
+        let t = tempfile::tempdir().unwrap();
+        let mut w = DirWatch::new(t.path(), WatchMask::CREATE).unwrap();
+        assert!(!w.wait(Some(Duration::from_millis(10))).unwrap());
+        std::fs::write(t.path().join("request"), b"").unwrap();
+        assert!(w.wait(Some(Duration::from_secs(5))).unwrap());
+        let mut names = Vec::new();
+        w.drain(|m, n| {
+            assert!(m.contains(EventMask::CREATE));
+            names.push(n.unwrap().to_owned());
+        })
+        .unwrap();
+        assert_eq!(names, vec![std::ffi::OsString::from("request")]);
+        assert_eq!(w.drain(|_, _| {}).unwrap(), 0);
+    }
+}

@@ -1,0 +1,26 @@
+//! The lsusd protocol, shared by the daemons, libsus and the tests.
+//!
+//! Everything a client of the original lsusd relies on is fixed here in one
+//! place: the names of the files in the run directory ([`rundir`]), how they
+//! are locked ([`lock`]), the outcome record lsusd leaves after each attempt
+//! ([`outcome`]), who holds a lock according to `/proc/locks`
+//! ([`proclocks`]), and the wire formats of the two sockets.
+//!
+//! ```text
+//! RUN/disabled        shared flock = "do not suspend"; a read aborts an attempt
+//! RUN/immediate       exists + locked = suspend whenever possible
+//! RUN/request         exists = try one suspend; removed when the attempt ends
+//! RUN/watching        empty while awake; 1 byte = suspend imminent
+//! RUN/watching-next   renamed over `watching` after resume (+2 bytes)
+//! RUN/outcome         (port) one line: the outcome of the last attempt
+//! RUN/registration    lsused socket: bytes A W S R
+//! RUN/wakealarm       wakealarmd socket: decimal lines, "Now"
+//! ```
+//!
+//! See `PROTOCOL.md` and the README for the full contract.
+
+pub mod dirwatch;
+pub mod lock;
+pub mod outcome;
+pub mod proclocks;
+pub mod rundir;

@@ -1,0 +1,456 @@
+//! The run directory: where lsusd and its clients meet.
+//!
+//! Every file is opened relative to a descriptor of the directory and never
+//! through a symbolic link, so a link planted in the run directory cannot
+//! make a daemon running as root write somewhere else.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{FileStat, Mode, SFlag};
+use nix::unistd::UnlinkatFlags;
+
+/// The default run directory (the original's `/var/run/suspend`).
+pub const DEFAULT_RUN_DIR: &str = "/run/suspend";
+/// Environment variable naming the run directory, for daemons and clients.
+pub const RUN_DIR_ENV: &str = "LSUSD_RUN_DIR";
+
+/// A shared lock on it blocks suspend; a read of it aborts an attempt.
+pub const DISABLED: &str = "disabled";
+/// Exists and locked: suspend whenever nothing blocks.
+pub const IMMEDIATE: &str = "immediate";
+/// Exists: try one suspend.
+pub const REQUEST: &str = "request";
+/// The watchers' file for the current awake cycle.
+pub const WATCHING: &str = "watching";
+/// The watchers' file for the next awake cycle.
+pub const WATCHING_NEXT: &str = "watching-next";
+/// The outcome of the last attempt (an addition of the port).
+pub const OUTCOME: &str = "outcome";
+/// lsused's socket.
+pub const REGISTRATION: &str = "registration";
+/// wakealarmd's socket.
+pub const WAKEALARM: &str = "wakealarm";
+
+/// Returns the run directory to use: `flag` if given, else `$LSUSD_RUN_DIR`
+/// if set and not empty, else [`DEFAULT_RUN_DIR`].
+pub fn resolve(flag: Option<&Path>) -> PathBuf {
+    if let Some(dir) = flag {
+        return dir.to_path_buf();
+    }
+    match std::env::var_os(RUN_DIR_ENV) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(DEFAULT_RUN_DIR),
+    }
+}
+
+/// An operation on the run directory failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {op} {}: {source}", path.display())]
+pub struct RunDirError {
+    /// What was being done ("open", "create", "rename", …).
+    pub op: &'static str,
+    /// The path concerned.
+    pub path: PathBuf,
+    /// The underlying error.
+    #[source]
+    pub source: io::Error,
+}
+
+impl RunDirError {
+    /// Returns the `errno` behind the error, if any.
+    pub fn errno(&self) -> Option<i32> {
+        self.source.raw_os_error()
+    }
+}
+
+/// What stood at a name where a regular file was expected, and was removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replaced {
+    /// A symbolic link (never followed).
+    Symlink,
+    /// A directory.
+    Directory,
+    /// Anything else that is not a regular file (FIFO, socket, device).
+    Special,
+}
+
+impl std::fmt::Display for Replaced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Replaced::Symlink => "a symbolic link",
+            Replaced::Directory => "a directory",
+            Replaced::Special => "a special file",
+        })
+    }
+}
+
+/// How to open a file in the run directory.
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    flags: OFlag,
+}
+
+impl Access {
+    /// Read only.
+    pub const READ: Access = Access {
+        flags: OFlag::O_RDONLY,
+    };
+    /// Write only.
+    pub const WRITE: Access = Access {
+        flags: OFlag::O_WRONLY,
+    };
+    /// Read and write.
+    pub const READ_WRITE: Access = Access {
+        flags: OFlag::O_RDWR,
+    };
+}
+
+/// An open run directory.
+#[derive(Debug)]
+pub struct RunDir {
+    path: PathBuf,
+    dir: OwnedFd,
+}
+
+fn io_err(op: &'static str, path: PathBuf, errno: Errno) -> RunDirError {
+    RunDirError {
+        op,
+        path,
+        source: io::Error::from_raw_os_error(errno as i32),
+    }
+}
+
+impl RunDir {
+    /// Opens an existing run directory.
+    ///
+    /// Fails if `path` does not exist, is not a directory or cannot be read.
+    pub fn open(path: impl Into<PathBuf>) -> Result<RunDir, RunDirError> {
+        let path = path.into();
+        let fd = nix::fcntl::open(
+            &path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io_err("open run directory", path.clone(), e))?;
+        // SAFETY: `open` just returned this descriptor and nothing else owns it.
+        let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(RunDir { path, dir })
+    }
+
+    /// Creates the run directory (and its parents) if needed, with `mode`
+    /// on the last component when it is created, then opens it.
+    pub fn create(path: impl Into<PathBuf>, mode: u32) -> Result<RunDir, RunDirError> {
+        use std::os::unix::fs::DirBuilderExt;
+        let path = path.into();
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|source| RunDirError {
+                    op: "create",
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+            }
+        }
+        match std::fs::DirBuilder::new().mode(mode).create(&path) {
+            Ok(()) => {
+                // The umask may have narrowed the mode; the group needs it.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(
+                    |source| RunDirError {
+                        op: "set the mode of",
+                        path: path.clone(),
+                        source,
+                    },
+                )?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(RunDirError {
+                    op: "create",
+                    path,
+                    source,
+                })
+            }
+        }
+        RunDir::open(path)
+    }
+
+    /// Returns the directory's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Returns the path of `name` inside the directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    fn raw(&self) -> Option<i32> {
+        Some(self.dir.as_raw_fd())
+    }
+
+    /// Opens `name` without following a symbolic link.
+    ///
+    /// With `create`, a missing file is created with that mode. The open is
+    /// non-blocking, so a FIFO planted at the name cannot hang the caller.
+    /// Returns the raw error (ELOOP for a link, ENOENT when missing…).
+    pub fn open_file(
+        &self,
+        name: &str,
+        access: Access,
+        create: Option<u32>,
+        truncate: bool,
+    ) -> Result<File, RunDirError> {
+        let mut flags = access.flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+        if create.is_some() {
+            flags |= OFlag::O_CREAT;
+        }
+        if truncate {
+            flags |= OFlag::O_TRUNC;
+        }
+        self.openat(name, flags, create.unwrap_or(0))
+    }
+
+    fn openat(&self, name: &str, flags: OFlag, mode: u32) -> Result<File, RunDirError> {
+        let fd = loop {
+            match nix::fcntl::openat(self.raw(), name, flags, Mode::from_bits_truncate(mode)) {
+                Err(Errno::EINTR) => continue,
+                other => break other,
+            }
+        }
+        .map_err(|e| io_err("open", self.join(name), e))?;
+        // SAFETY: `openat` just returned this descriptor and nothing else owns it.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }
+
+    /// Opens `name` as a regular file, creating it with `mode` if missing.
+    ///
+    /// Whatever else stands at the name (a symbolic link, a directory, a
+    /// FIFO…) is removed first and a fresh regular file is created; what
+    /// was removed is returned so the caller can log it. A link's target is
+    /// never touched.
+    pub fn open_regular(
+        &self,
+        name: &str,
+        access: Access,
+        mode: u32,
+        truncate: bool,
+    ) -> Result<(File, Option<Replaced>), RunDirError> {
+        let mut replaced = None;
+        for _ in 0..4 {
+            match self.open_file(name, access, Some(mode), truncate) {
+                Ok(file) => {
+                    let st = nix::sys::stat::fstat(file.as_raw_fd())
+                        .map_err(|e| io_err("stat", self.join(name), e))?;
+                    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG {
+                        return Ok((file, replaced));
+                    }
+                    replaced = Some(Replaced::Special);
+                    self.remove_any(name)?;
+                }
+                Err(e) if e.errno() == Some(libc::ELOOP) => {
+                    replaced = Some(Replaced::Symlink);
+                    self.remove_any(name)?;
+                }
+                Err(e) if e.errno() == Some(libc::EISDIR) => {
+                    replaced = Some(Replaced::Directory);
+                    self.remove_any(name)?;
+                }
+                // A FIFO without a reader, or a socket.
+                Err(e) if e.errno() == Some(libc::ENXIO) => {
+                    replaced = Some(Replaced::Special);
+                    self.remove_any(name)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io_err("replace", self.join(name), Errno::EAGAIN))
+    }
+
+    /// Returns the status of `name` (not following a link), or `None` if
+    /// it does not exist.
+    pub fn stat(&self, name: &str) -> Result<Option<FileStat>, RunDirError> {
+        match nix::sys::stat::fstatat(self.raw(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(st)),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(io_err("stat", self.join(name), e)),
+        }
+    }
+
+    /// Returns true if and only if `name` exists (of any type).
+    pub fn exists(&self, name: &str) -> Result<bool, RunDirError> {
+        Ok(self.stat(name)?.is_some())
+    }
+
+    /// Returns true if and only if the path `name` still names the file
+    /// open at `file` (same device and inode) and that file has links.
+    pub fn names(&self, name: &str, file: impl AsFd) -> Result<bool, RunDirError> {
+        let open = nix::sys::stat::fstat(file.as_fd().as_raw_fd())
+            .map_err(|e| io_err("stat", self.join(name), e))?;
+        Ok(match self.stat(name)? {
+            Some(at) => open.st_nlink > 0 && at.st_dev == open.st_dev && at.st_ino == open.st_ino,
+            None => false,
+        })
+    }
+
+    /// Removes the file `name`. Returns false if it did not exist.
+    pub fn remove(&self, name: &str) -> Result<bool, RunDirError> {
+        match nix::unistd::unlinkat(self.raw(), name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(io_err("remove", self.join(name), e)),
+        }
+    }
+
+    /// Removes `name` if it still names `file` (so a file created anew by
+    /// someone else in the meantime is left alone). Returns true if removed.
+    pub fn remove_if_names(&self, name: &str, file: impl AsFd) -> Result<bool, RunDirError> {
+        if self.names(name, file)? {
+            self.remove(name)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Removes `name` whatever it is; an empty directory too.
+    fn remove_any(&self, name: &str) -> Result<(), RunDirError> {
+        match nix::unistd::unlinkat(self.raw(), name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(Errno::EISDIR) | Err(Errno::EPERM) => {
+                nix::unistd::unlinkat(self.raw(), name, UnlinkatFlags::RemoveDir)
+                    .or_else(|e| if e == Errno::ENOENT { Ok(()) } else { Err(e) })
+                    .map_err(|e| io_err("remove", self.join(name), e))
+            }
+            Err(e) => Err(io_err("remove", self.join(name), e)),
+        }
+    }
+
+    /// Atomically renames `from` over `to`.
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), RunDirError> {
+        nix::fcntl::renameat(self.raw(), from, self.raw(), to)
+            .map_err(|e| io_err("rename", self.join(from), e))
+    }
+
+    /// Writes `contents` to `name` atomically: a temporary file is written
+    /// and renamed over `name`, so a reader sees the old or the new content.
+    pub fn write_atomically(
+        &self,
+        name: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<(), RunDirError> {
+        use std::io::Write;
+        let tmp = format!(".{name}.tmp");
+        let (mut file, _) = self.open_regular(&tmp, Access::WRITE, mode, true)?;
+        file.write_all(contents).map_err(|source| RunDirError {
+            op: "write",
+            path: self.join(&tmp),
+            source,
+        })?;
+        drop(file);
+        self.rename(&tmp, name)
+    }
+
+    /// Borrows the directory's descriptor (for `inotify` or `fstat`).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
+}
+
+/// Returns true if and only if `name` (an inotify event name) is `wanted`.
+pub fn is_name(name: Option<&OsStr>, wanted: &str) -> bool {
+    name.is_some_and(|n| n.as_bytes() == wanted.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn dir() -> (tempfile::TempDir, RunDir) {
+        let t = tempfile::tempdir().unwrap();
+        let run = RunDir::create(t.path().join("run"), 0o770).unwrap();
+        (t, run)
+    }
+
+    #[test]
+    fn resolve_prefers_flag_then_env_then_default() {
+        assert_eq!(resolve(Some(Path::new("/x"))), PathBuf::from("/x"));
+        // The environment is process-wide; only read it here.
+        let expected = match std::env::var_os(RUN_DIR_ENV) {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ => PathBuf::from(DEFAULT_RUN_DIR),
+        };
+        assert_eq!(resolve(None), expected);
+    }
+
+    #[test]
+    fn create_sets_mode_despite_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_t, run) = dir();
+        let mode = std::fs::metadata(run.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o770);
+    }
+
+    #[test]
+    fn symlink_is_replaced_and_its_target_untouched() {
+        let (t, run) = dir();
+        let target = t.path().join("precious");
+        std::fs::write(&target, b"keep me").unwrap();
+        std::os::unix::fs::symlink(&target, run.join("watching-next")).unwrap();
+        let (mut f, replaced) = run
+            .open_regular("watching-next", Access::READ_WRITE, 0o644, true)
+            .unwrap();
+        assert_eq!(replaced, Some(Replaced::Symlink));
+        f.write_all(b"x").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+        assert!(!std::fs::symlink_metadata(run.join("watching-next"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+    }
+
+    #[test]
+    fn fifo_and_directory_are_replaced() {
+        let (_t, run) = dir();
+        nix::unistd::mkfifo(&run.join("a"), Mode::from_bits_truncate(0o600)).unwrap();
+        std::fs::create_dir(run.join("b")).unwrap();
+        let (_, r) = run.open_regular("a", Access::WRITE, 0o644, false).unwrap();
+        assert_eq!(r, Some(Replaced::Special));
+        let (_, r) = run.open_regular("b", Access::WRITE, 0o644, false).unwrap();
+        assert_eq!(r, Some(Replaced::Directory));
+    }
+
+    #[test]
+    fn names_detects_replacement() {
+        let (_t, run) = dir();
+        let (f, _) = run.open_regular("x", Access::READ, 0o644, false).unwrap();
+        assert!(run.names("x", &f).unwrap());
+        run.remove("x").unwrap();
+        assert!(!run.names("x", &f).unwrap());
+        run.open_regular("x", Access::READ, 0o644, false).unwrap();
+        assert!(!run.names("x", &f).unwrap());
+        assert!(!run.remove_if_names("x", &f).unwrap());
+        assert!(run.exists("x").unwrap());
+    }
+
+    #[test]
+    fn write_atomically_replaces_content() {
+        let (_t, run) = dir();
+        run.write_atomically("outcome", b"one\n", 0o644).unwrap();
+        run.write_atomically("outcome", b"two\n", 0o644).unwrap();
+        let mut s = String::new();
+        run.open_file("outcome", Access::READ, None, false)
+            .unwrap()
+            .read_to_string(&mut s)
+            .unwrap();
+        assert_eq!(s, "two\n");
+    }
+}

@@ -1,0 +1,46 @@
+//! The one error type of libsus.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lsus_proto::rundir::RunDirError;
+
+/// Everything that can go wrong in a libsus call.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// lsusd is not running on this run directory (its files are missing
+    /// or nobody holds its instance lock).
+    #[error("lsusd is not running on {}", .0.display())]
+    NotRunning(PathBuf),
+    /// A file in the run directory could not be used.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// A system call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// The daemon did not answer in time.
+    #[error("no answer after {0:?}")]
+    Timeout(Duration),
+    /// The daemon sent something the protocol does not allow.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl Error {
+    pub(crate) fn io(what: impl Into<String>, source: io::Error) -> Error {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// The result type of libsus.
+pub type Result<T> = std::result::Result<T, Error>;
