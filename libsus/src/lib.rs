@@ -14,6 +14,7 @@
 //! | hear of suspend and resume                 | [`Watcher`] |
 //! | ask for one suspend                        | [`request_suspend`] |
 //! | suspend whenever nothing blocks            | [`Immediate`] |
+//! | handle input before the machine sleeps     | [`WakeEvents`] |
 //!
 //! ```no_run
 //! let blocker = libsus::Blocker::open()?;
@@ -27,6 +28,7 @@ mod blocker;
 mod error;
 mod immediate;
 mod request;
+mod wake_event;
 mod watcher;
 
 pub use blocker::{BlockGuard, Blocker};
@@ -34,6 +36,7 @@ pub use error::{Error, Result};
 pub use immediate::{Immediate, ImmediateGuard};
 pub use lsus_proto::outcome::Outcome;
 pub use request::{request_suspend, request_suspend_in, Report, RequestOptions};
+pub use wake_event::{WakeEvent, WakeEvents};
 pub use watcher::{WatchEvent, Watcher};
 
 use std::path::{Path, PathBuf};

@@ -23,4 +23,5 @@ pub mod dirwatch;
 pub mod lock;
 pub mod outcome;
 pub mod proclocks;
+pub mod registration;
 pub mod rundir;

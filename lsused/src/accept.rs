@@ -1,0 +1,158 @@
+//! Accepting connections without ever spinning.
+//!
+//! When the descriptor table is full (`EMFILE`, or `ENFILE` system-wide),
+//! `accept` fails but the pending connection stays, so the listener stays
+//! readable: a naive loop would spin. Like many servers we keep one spare
+//! descriptor: on `EMFILE` it is closed, the connection is accepted and
+//! closed at once (the client sees EOF instead of hanging), and the spare
+//! is opened again. If that does not help either, the listener is left out
+//! of the poll set for a moment.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+
+/// How long the listener rests when even the spare descriptor cannot help.
+pub const PAUSE: Duration = Duration::from_secs(1);
+
+/// What one accept attempt gave.
+#[derive(Debug)]
+pub enum Accept {
+    /// A new client.
+    Client(UnixStream),
+    /// Nothing pending.
+    Idle,
+    /// A connection was refused for lack of descriptors: accepted and
+    /// closed. Try again.
+    Refused,
+    /// Failed and the listener now rests until `pause` passes; the error
+    /// says why.
+    Paused(io::Error),
+    /// A transient failure that concerned one connection only; try again.
+    Retry,
+}
+
+/// The listening socket and its spare descriptor.
+#[derive(Debug)]
+pub struct Acceptor {
+    listener: UnixListener,
+    spare: Option<File>,
+    paused_until: Option<Instant>,
+    /// Connections refused in the current shortage (0: none).
+    pub refused: u64,
+}
+
+fn open_spare() -> Option<File> {
+    File::open("/dev/null").ok()
+}
+
+fn is_fd_shortage(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+impl Acceptor {
+    /// Wraps a non-blocking listener and opens the spare descriptor.
+    pub fn new(listener: UnixListener) -> Acceptor {
+        Acceptor {
+            listener,
+            spare: open_spare(),
+            paused_until: None,
+            refused: 0,
+        }
+    }
+
+    /// Returns the listener to poll, or `None` while it rests.
+    pub fn pollable(&mut self, now: Instant) -> Option<&UnixListener> {
+        if self.paused_until.is_some_and(|until| now < until) {
+            return None;
+        }
+        self.paused_until = None;
+        Some(&self.listener)
+    }
+
+    /// Returns how long the listener still rests, if it does.
+    pub fn pause_left(&self, now: Instant) -> Option<Duration> {
+        self.paused_until
+            .map(|until| until.saturating_duration_since(now))
+    }
+
+    /// Accepts one connection (non-blocking).
+    pub fn accept(&mut self, now: Instant) -> Accept {
+        match self.listener.accept() {
+            Ok((stream, _)) => Accept::Client(stream),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Accept::Idle,
+            Err(e) if is_fd_shortage(&e) => self.refuse_one(now, e),
+            // The peer gave up before we got to it, or a signal.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ECONNABORTED) | Some(libc::EINTR) | Some(libc::EPROTO)
+                ) =>
+            {
+                Accept::Retry
+            }
+            // ENOBUFS, ENOMEM…: the system is short; rest instead of spin.
+            Err(e) => self.pause(now, e),
+        }
+    }
+
+    fn refuse_one(&mut self, now: Instant, e: io::Error) -> Accept {
+        let Some(spare) = self.spare.take() else {
+            return self.pause(now, e);
+        };
+        drop(spare);
+        let outcome = match self.listener.accept() {
+            Ok((stream, _)) => {
+                drop(stream);
+                self.refused += 1;
+                Accept::Refused
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Accept::Idle,
+            Err(e) => self.pause(now, e),
+        };
+        self.spare = open_spare();
+        outcome
+    }
+
+    fn pause(&mut self, now: Instant, e: io::Error) -> Accept {
+        self.paused_until = Some(now + PAUSE);
+        Accept::Paused(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_then_idles() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("s");
+        let listener = UnixListener::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let mut acc = Acceptor::new(listener);
+        let now = Instant::now();
+        assert!(matches!(acc.accept(now), Accept::Idle));
+        let _c = UnixStream::connect(&path).unwrap();
+        assert!(matches!(acc.accept(now), Accept::Client(_)));
+        assert!(matches!(acc.accept(now), Accept::Idle));
+        assert!(acc.pollable(now).is_some());
+    }
+
+    #[test]
+    fn pause_hides_the_listener_for_a_moment() {
+        let t = tempfile::tempdir().unwrap();
+        let listener = UnixListener::bind(t.path().join("s")).unwrap();
+        let mut acc = Acceptor::new(listener);
+        let now = Instant::now();
+        assert!(matches!(
+            acc.pause(now, io::Error::from_raw_os_error(libc::ENOBUFS)),
+            Accept::Paused(_)
+        ));
+        assert!(acc.pollable(now).is_none());
+        assert_eq!(acc.pause_left(now), Some(PAUSE));
+        assert!(acc.pollable(now + PAUSE).is_some());
+        assert_eq!(acc.pause_left(now + PAUSE), None);
+    }
+}

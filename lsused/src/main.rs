@@ -1,0 +1,144 @@
+//! lsused — wake-event registration daemon for lsusd (PROTOCOL.md §3).
+
+mod accept;
+mod cli;
+mod client;
+mod cycle;
+mod server;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use lsus_daemon::instance::{InstanceError, InstanceLock};
+use lsus_daemon::listener::{self, ListenError};
+use lsus_daemon::{logging, notify, signals, EXIT_FAILURE, EXIT_OK};
+use lsus_proto::rundir::{self, RunDir, RunDirError};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::accept::Acceptor;
+use crate::cli::Cli;
+use crate::server::{Server, Stop};
+
+/// lsused could not start, or its loop failed.
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    #[error("{0} (is lsusd running?)")]
+    RunDir(#[source] RunDirError),
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    #[error("cannot register as a watcher of lsusd: {0}")]
+    Watcher(#[source] libsus::Error),
+    #[error("cannot set up signal handling: {0}")]
+    Signals(#[source] nix::Error),
+    #[error(transparent)]
+    Loop(#[from] server::LoopError),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    logging::init(cli.verbose, cli.quiet);
+    std::process::exit(match try_main(&cli) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            tracing::error!("{e}");
+            EXIT_FAILURE
+        }
+    });
+}
+
+fn try_main(cli: &Cli) -> Result<(), Error> {
+    // SIGPIPE ignored; SIGTERM & co. are then taken over by the signalfd.
+    signals::install_shutdown_handlers().map_err(Error::Signals)?;
+    let signals = shutdown_signalfd().map_err(Error::Signals)?;
+    raise_nofile_limit();
+
+    let run = RunDir::open(rundir::resolve(cli.run_dir.as_deref())).map_err(Error::RunDir)?;
+    let _instance = InstanceLock::acquire(&run, "lsused")?;
+    let path = run.join(rundir::REGISTRATION);
+    let listener = listener::bind(&path, cli.socket_mode)?;
+    let socket_file = SocketFile::new(path);
+    // Blocks while a suspend is in progress: we join for the next one.
+    let watcher = libsus::Watcher::open_in(run.path()).map_err(Error::Watcher)?;
+
+    notify::ready();
+    tracing::info!(
+        "ready: listening on {}, watching lsusd on {}{}",
+        socket_file.path.display(),
+        run.path().display(),
+        match cli.reply_timeout {
+            Some(t) => format!(", reply timeout {t:?}"),
+            None => String::new(),
+        }
+    );
+    let mut server = Server::new(signals, watcher, Acceptor::new(listener), cli.reply_timeout);
+    let Stop::Signal(name) = server.run()?;
+    notify::stopping();
+    tracing::info!("{name}: shutting down");
+    drop(socket_file);
+    Ok(())
+}
+
+/// Blocks the shutdown signals and returns a descriptor that reports them,
+/// so the event loop sees a signal as one more readable descriptor (no
+/// race between checking a flag and sleeping in poll).
+fn shutdown_signalfd() -> nix::Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        mask.add(sig);
+    }
+    mask.thread_block()?;
+    let fd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+    if signals::shutdown_requested() {
+        // One arrived before the mask was in place: deliver it again.
+        nix::sys::signal::raise(Signal::SIGTERM)?;
+    }
+    Ok(fd)
+}
+
+/// Raises the soft limit on open descriptors to the hard limit: every
+/// client and every registered descriptor costs one.
+fn raise_nofile_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!("descriptor limit raised from {soft} to {hard}"),
+            Err(e) => tracing::warn!("cannot raise the descriptor limit from {soft}: {e}"),
+        },
+        Ok((soft, _)) => tracing::debug!("descriptor limit {soft}"),
+        Err(e) => tracing::warn!("cannot read the descriptor limit: {e}"),
+    }
+}
+
+/// The socket file we created; removed on the way out if it is still ours
+/// (a successor may already have replaced it).
+struct SocketFile {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+impl SocketFile {
+    fn new(path: PathBuf) -> SocketFile {
+        let id = file_id(&path);
+        SocketFile { path, id }
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if self.id.is_some() && file_id(&self.path) == self.id {
+            if let Err(e) = std::fs::remove_file(&self.path) {
+                tracing::warn!("cannot remove {}: {e}", self.path.display());
+            }
+        }
+    }
+}
