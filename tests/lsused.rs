@@ -32,7 +32,9 @@ const LSUSED: usize = 1;
 
 /// A pipe: (read end, write end as a file).
 fn pipe() -> (OwnedFd, File) {
-    let (r, w) = nix::unistd::pipe().expect("pipe");
+    // Close-on-exec: daemons that other tests start at the same time must
+    // not inherit the write ends.
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
     (r, File::from(w))
 }
 
@@ -423,6 +425,12 @@ fn out_of_descriptors_refuses_connections_without_spinning() {
         used < 20,
         "lsused used {used} ticks in 0.5 s while out of descriptors"
     );
+
+    // A suspend attempt still works with a full table (the watcher needs
+    // to open a file when it is notified), and lsused survives it.
+    let out = env.request(&[]);
+    assert!(out.status.success(), "{out:?}\n{}", env.dump());
+    assert!(env.exited(LSUSED).is_none(), "{}", env.dump());
 
     // Descriptors freed: clients are served again.
     accepted.clear();

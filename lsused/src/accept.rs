@@ -115,6 +115,20 @@ impl Acceptor {
         outcome
     }
 
+    /// Closes the spare descriptor so that someone else can open a file
+    /// even when the table is full; [`Acceptor::restore_spare`] takes it
+    /// back.
+    pub fn lend_spare(&mut self) {
+        self.spare = None;
+    }
+
+    /// Opens the spare descriptor again if it is not open.
+    pub fn restore_spare(&mut self) {
+        if self.spare.is_none() {
+            self.spare = open_spare();
+        }
+    }
+
     fn pause(&mut self, now: Instant, e: io::Error) -> Accept {
         self.paused_until = Some(now + PAUSE);
         Accept::Paused(e)
@@ -138,6 +152,10 @@ mod tests {
         assert!(matches!(acc.accept(now), Accept::Client(_)));
         assert!(matches!(acc.accept(now), Accept::Idle));
         assert!(acc.pollable(now).is_some());
+        acc.lend_spare();
+        assert!(acc.spare.is_none());
+        acc.restore_spare();
+        assert!(acc.spare.is_some());
     }
 
     #[test]

@@ -358,6 +358,16 @@ impl Server {
     // ----- lsusd ------------------------------------------------------
 
     fn on_watcher(&mut self) -> Result<(), LoopError> {
+        // The watcher opens `watching-next` when a suspend is imminent:
+        // with a table full of clients' descriptors that open would fail
+        // and end lsused, so the spare descriptor makes room for it.
+        self.acceptor.lend_spare();
+        let result = self.watcher_events();
+        self.acceptor.restore_spare();
+        result
+    }
+
+    fn watcher_events(&mut self) -> Result<(), LoopError> {
         while let Some(event) = self.watcher.poll_event()? {
             match event {
                 WatchEvent::SuspendImminent => self.begin_cycle()?,
