@@ -472,6 +472,22 @@ fn second_instance_is_refused_and_sigterm_removes_the_socket() {
 }
 
 #[test]
+fn stale_socket_left_by_a_killed_lsused_is_replaced() {
+    let mut env = env();
+    env.daemons[LSUSED].child.kill().unwrap();
+    env.daemons[LSUSED].child.wait().unwrap();
+    assert!(
+        env.path("registration").exists(),
+        "SIGKILL leaves the socket"
+    );
+    env.start_socket_daemon("lsused", "registration", &[]);
+    env.wait_log("lsused", "replacing stale socket", DEADLINE);
+    let mut client = connect(&env);
+    let (r, _w) = pipe();
+    client.register(&[&r]).unwrap();
+}
+
+#[test]
 fn event_test_prints_input_then_handles_the_wake_event() {
     let env = env();
     let fifo = env.tmp.path().join("fifo");
