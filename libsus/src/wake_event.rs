@@ -76,7 +76,7 @@ pub enum WakeEvent {
 /// A connection to lsused with registered wake-event descriptors (the
 /// original's `wakeevent` registration).
 ///
-/// It is a pollable object: wait on [`WakeEvents::as_fd`] for readability
+/// It is a pollable object: wait on [`as_fd`](AsFd::as_fd) for readability
 /// in any event loop, next to the registered descriptors themselves, then
 /// call [`WakeEvents::poll_event`] until it returns `None`. Simple
 /// programs use [`WakeEvents::wait`]. Dropping it closes the connection,
@@ -187,7 +187,7 @@ impl WakeEvents {
 
     /// Returns the next event without blocking, or `None` if there is none.
     ///
-    /// Call it when [`WakeEvents::as_fd`] is readable, and again until it
+    /// Call it when [`as_fd`](AsFd::as_fd) is readable, and again until it
     /// returns `None`.
     ///
     /// ```no_run
