@@ -14,6 +14,7 @@
 //! | hear of suspend and resume                 | [`Watcher`] |
 //! | ask for one suspend                        | [`request_suspend`] |
 //! | suspend whenever nothing blocks            | [`Immediate`] |
+//! | be awake at a given time                   | [`WakeAlarm`] |
 //! | handle input before the machine sleeps     | [`WakeEvents`] |
 //!
 //! ```no_run
@@ -28,6 +29,7 @@ mod blocker;
 mod error;
 mod immediate;
 mod request;
+mod wake_alarm;
 mod wake_event;
 mod watcher;
 
@@ -36,6 +38,7 @@ pub use error::{Error, Result};
 pub use immediate::{Immediate, ImmediateGuard};
 pub use lsus_proto::outcome::Outcome;
 pub use request::{request_suspend, request_suspend_in, Report, RequestOptions};
+pub use wake_alarm::WakeAlarm;
 pub use wake_event::{WakeEvent, WakeEvents};
 pub use watcher::{WatchEvent, Watcher};
 

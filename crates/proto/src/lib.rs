@@ -25,3 +25,4 @@ pub mod outcome;
 pub mod proclocks;
 pub mod registration;
 pub mod rundir;
+pub mod wakealarm;

@@ -1,0 +1,94 @@
+//! alarm_test — the original's wake-alarm test program.
+//!
+//! Asks wakealarmd for an alarm SECONDS ahead and prints the time it set;
+//! prints `Now` when the alarm arrives (the machine is woken for it if it
+//! sleeps), then holds suspend off for a few seconds — the alarm, once due,
+//! blocks suspend until it is re-armed or dropped — and exits.
+//!
+//! ```text
+//! alarm_test 30 &          # Alarm set for 1700000030 (in 30 s)
+//! request-suspend          # the RTC wakes the machine 2 s early
+//!                          # Now / Hold off suspend for 5 s... / OK - done
+//! alarm_test --repeat 0 --hold 0 5   # every 5 s, forever
+//! ```
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+use libsus::WakeAlarm;
+
+/// Set a wake alarm SECONDS ahead and report when it fires.
+#[derive(Debug, Parser)]
+#[command(name = "alarm_test", version, about)]
+struct Cli {
+    /// Run directory of lsusd and wakealarmd [default: $LSUSD_RUN_DIR or /run/suspend].
+    #[arg(long, value_name = "DIR")]
+    run_dir: Option<PathBuf>,
+
+    /// Seconds to hold suspend off after each alarm.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    hold: u64,
+
+    /// Number of alarms, each re-armed SECONDS after the previous one was
+    /// handled; 0 repeats forever.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    repeat: u64,
+
+    /// How far ahead the alarm is set.
+    seconds: u64,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(&cli) {
+        eprintln!("alarm_test: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Prints a line and flushes at once: scripts and tests read it live.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    // A closed stdout must not stop the alarm's work.
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn seconds_of(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn run(cli: &Cli) -> libsus::Result<()> {
+    let ahead = Duration::from_secs(cli.seconds);
+    let mut alarm: Option<WakeAlarm> = None;
+    let mut n = 0u64;
+    while cli.repeat == 0 || n < cli.repeat {
+        n += 1;
+        let when = SystemTime::now() + ahead;
+        let a = match alarm.as_mut() {
+            Some(a) => {
+                a.set(when)?;
+                a
+            }
+            None => alarm.insert(match &cli.run_dir {
+                Some(dir) => WakeAlarm::new_in(dir, when)?,
+                None => WakeAlarm::new(when)?,
+            }),
+        };
+        say(&format!(
+            "Alarm set for {} (in {} s)",
+            seconds_of(a.when()),
+            cli.seconds
+        ));
+        a.wait()?;
+        say("Now");
+        // The alarm is due: while we keep it, suspend stays blocked.
+        say(&format!("Hold off suspend for {} s...", cli.hold));
+        std::thread::sleep(Duration::from_secs(cli.hold));
+    }
+    drop(alarm);
+    say("OK - done");
+    Ok(())
+}

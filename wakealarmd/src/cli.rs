@@ -1,0 +1,72 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use lsus_sys::rtc::DEFAULT_RTC;
+
+/// wakealarmd: wake alarms for lsusd.
+///
+/// Clients connect to RUN/wakealarm and write a time (seconds since the
+/// epoch); wakealarmd answers "Now" when it arrives, keeps the machine
+/// awake around it and programs the RTC to wake a suspended machine.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Cli {
+    /// Run directory shared with lsusd [default: /run/suspend]
+    #[arg(long, value_name = "DIR", env = "LSUSD_RUN_DIR")]
+    pub run_dir: Option<PathBuf>,
+
+    /// Root of sysfs (the RTC is SYSFS/class/rtc/NAME)
+    #[arg(long, value_name = "DIR", default_value = "/sys")]
+    pub sysfs: PathBuf,
+
+    /// Name of the RTC under SYSFS/class/rtc
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_RTC)]
+    pub rtc: String,
+
+    /// Permissions of the socket RUN/wakealarm, in octal
+    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_mode)]
+    pub socket_mode: u32,
+
+    /// Log more (repeat for even more)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log less (repeat for even less)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+}
+
+fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o7777 => Ok(mode),
+        _ => Err(format!("{text:?} is not an octal file mode like 0660")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_octal_mode() {
+        let cli = Cli::try_parse_from(["wakealarmd", "--run-dir", "/r"]).unwrap();
+        assert_eq!(cli.sysfs, PathBuf::from("/sys"));
+        assert_eq!(cli.rtc, "rtc0");
+        assert_eq!(cli.socket_mode, 0o660);
+        let cli =
+            Cli::try_parse_from(["wakealarmd", "--socket-mode", "0600", "--rtc", "rtc1"]).unwrap();
+        assert_eq!(cli.socket_mode, 0o600);
+        assert_eq!(cli.rtc, "rtc1");
+        assert!(Cli::try_parse_from(["wakealarmd", "--socket-mode", "0999"]).is_err());
+        assert!(Cli::try_parse_from(["wakealarmd", "--socket-mode", "77777"]).is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,74 @@
+//! wakealarmd: wake alarms for lsusd (PROTOCOL.md §4).
+//!
+//! Clients connect to `RUN/wakealarm` and write a time; wakealarmd answers
+//! `Now` when it comes, keeps the machine awake around it, and before a
+//! suspend programs the RTC so a sleeping machine wakes up for it.
+
+mod cli;
+mod client;
+mod schedule;
+mod server;
+mod signals;
+mod startup;
+mod suspend;
+mod timer;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use lsus_daemon::instance::InstanceLock;
+use lsus_proto::rundir::{self, RunDir, WAKEALARM};
+use lsus_sys::rtc::Rtc;
+
+use crate::cli::Cli;
+use crate::server::Server;
+
+/// The daemon's name: its PID file is `RUN/wakealarmd.pid`.
+const NAME: &str = "wakealarmd";
+
+type Fatal = Box<dyn std::error::Error>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    lsus_daemon::logging::init(cli.verbose, cli.quiet);
+    match try_main(&cli) {
+        Ok(()) => ExitCode::from(lsus_daemon::EXIT_OK as u8),
+        Err(e) => {
+            eprintln!("{NAME}: {e}");
+            ExitCode::from(lsus_daemon::EXIT_FAILURE as u8)
+        }
+    }
+}
+
+fn try_main(cli: &Cli) -> Result<(), Fatal> {
+    match startup::raise_descriptor_limit() {
+        Ok(limit) => tracing::debug!("descriptor limit: {limit}"),
+        Err(e) => tracing::warn!("cannot raise the descriptor limit: {e}"),
+    }
+    let signals = signals::ShutdownSignals::install()
+        .map_err(|e| format!("cannot set up signal handling: {e}"))?;
+    let dir = rundir::resolve(cli.run_dir.as_deref());
+    let run = RunDir::open(&dir).map_err(|e| format!("{e} (is lsusd running?)"))?;
+    let _instance = InstanceLock::acquire(&run, NAME)?;
+    let watcher = libsus::Watcher::open_in(&dir)?;
+    let timer = timer::AlarmTimer::new().map_err(|e| format!("cannot create a timer: {e}"))?;
+    let rtc = Rtc::new(&cli.sysfs, &cli.rtc);
+    if let Err(e) = rtc.offset(std::time::SystemTime::now()) {
+        // Alarms still work while awake; only waking from suspend needs it.
+        tracing::warn!("RTC not usable, a suspended system will not wake for alarms: {e}");
+    }
+    let socket = run.join(WAKEALARM);
+    let listener = lsus_daemon::listener::bind(&socket, cli.socket_mode)?;
+    let mut server = Server::new(listener, watcher, timer, signals, rtc, dir);
+    tracing::info!("ready: listening on {}", socket.display());
+    startup::announce_ready();
+    let result = server.run();
+    lsus_daemon::notify::stopping();
+    // Only this daemon (it holds the instance lock) binds this path.
+    if let Err(e) = std::fs::remove_file(&socket) {
+        tracing::warn!("cannot remove {}: {e}", socket.display());
+    }
+    let signal = result?;
+    tracing::info!("{signal}: exiting");
+    Ok(())
+}
