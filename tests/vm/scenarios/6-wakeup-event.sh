@@ -1,0 +1,45 @@
+# Scenario 6: a wakeup event between the count read and the state write.
+# How the event is caused: lsusd reads SYS/power/wakeup_count before it
+# notifies watchers (PROTOCOL.md §2 step 4) and writes it back just before
+# the state write (step 7). A watcher (watcher.sh, action rtc-event) programs
+# the RTC alarm 1 s ahead when it is notified, and stays "not ready" until the
+# kernel's wakeup_count has moved on. The cmos RTC is a wakeup source (its
+# device has power/wakeup enabled), so the alarm interrupt is a genuine
+# hardware wakeup event that the kernel counts, exactly like a key press
+# would be on a laptop; writing the count back is then rejected with EINVAL.
+# (Writing wakeup_count ourselves would not do: that does not change the
+# count.) Scenario 0 shows that an RTC alarm while awake moves the count on.
+# Expected: lsusd logs the rejected count, no suspend in that cycle,
+# request-suspend exits 1; the next cycle (the watcher does nothing) suspends.
+. /scenarios/lib.sh
+need_bins lsusd request-suspend
+
+say "rtc0 wakeup: $(cat /sys/class/rtc/rtc0/device/power/wakeup 2>/dev/null)"
+if [ "$(cat /sys/class/rtc/rtc0/device/power/wakeup 2>/dev/null)" != enabled ]; then
+    echo enabled >/sys/class/rtc/rtc0/device/power/wakeup
+fi
+start_lsusd
+w0=$(watchers)
+echo rtc-event >"$L/watcher.action"
+spawn watcher sh /scenarios/watcher.sh "$RUN"
+check "the shell watcher registered" wait_watchers $((w0 + 1))
+
+request r1
+check "request-suspend exits 1 (got $RC)" [ "$RC" = 1 ]
+check "request-suspend reports the wakeup event" log_has r1 '[Ww]akeup'
+check "the watcher caused a wakeup event" log_has watcher 'rtc wakeup event.*\(cycle 1\)'
+check "lsusd logged the rejected wakeup count" log_has lsusd 'wakeup'
+check "no suspend counted (+$(suspends_since_start))" [ "$(suspends_since_start)" = 0 ]
+check "no 'PM: suspend entry' in the kernel log" [ -z "$(kts 'PM: suspend entry')" ]
+check "the watcher was told the attempt ended" wait_log 5 watcher 'resumed \(cycle 1\)'
+
+echo none >"$L/watcher.action"
+rtc_arm 5
+request r2
+check "the next request exits 0 (got $RC)" [ "$RC" = 0 ]
+check "exactly one suspend counted (+$(suspends_since_start))" [ "$(suspends_since_start)" = 1 ]
+check "the watcher saw the resume" wait_log 5 watcher 'resumed \(cycle 2\)'
+
+latency_request_to_state "request r2"
+latency_resume_to_notified 'lsus-mark: watcher: resumed \(cycle 2\)'
+finish
