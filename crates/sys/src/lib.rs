@@ -4,4 +4,5 @@
 //! configurable sysfs root, so tests run against a fake tree and the
 //! suspend logic runs in-process against a simulated kernel.
 
+pub mod power;
 pub mod rtc;

@@ -1,0 +1,84 @@
+//! lsusd: the Linux SUSpend Daemon. See `suspend_loop` for the loop.
+
+mod backoff;
+mod cli;
+mod suspend_loop;
+mod trigger;
+mod watchers;
+
+use std::time::Duration;
+
+use clap::Parser;
+use lsus_daemon::{instance::InstanceLock, logging, notify, signals, EXIT_FAILURE, EXIT_OK};
+use lsus_proto::rundir::RunDir;
+use lsus_sys::power::SysfsPower;
+
+use crate::suspend_loop::{Config, Suspender};
+
+fn main() {
+    let cli = cli::Cli::parse();
+    logging::init(cli.verbose, cli.quiet);
+    std::process::exit(match try_main(cli) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("lsusd: {e}");
+            EXIT_FAILURE
+        }
+    });
+}
+
+fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
+    signals::install_shutdown_handlers()?;
+    signals::install_alarm_interrupts()?;
+    let run = RunDir::create(&cli.run_dir, 0o770)?;
+    let _instance = InstanceLock::acquire(&run, "lsusd")?;
+    let power = SysfsPower::new(&cli.sysfs);
+    for path in [power.wakeup_count_path(), power.state_path()] {
+        if !path.exists() {
+            tracing::warn!("{} does not exist", path.display());
+        }
+    }
+    let cfg = Config {
+        state: cli.state,
+        dry_run: cli.dry_run,
+        backoff_initial: Duration::from_millis(cli.backoff_initial_ms),
+        backoff_max: Duration::from_millis(cli.backoff_max_ms),
+        immediate_grace: Duration::from_millis(cli.immediate_grace_ms),
+        nag_watchers: Some(Duration::from_secs(5)),
+    };
+    let mut suspender = Suspender::start(
+        run,
+        power,
+        cfg.clone(),
+        Box::new(signals::shutdown_requested),
+    )?;
+    close_stdin();
+    tracing::info!(
+        "ready: run directory {}, state {}{}",
+        suspender.run_dir().path().display(),
+        cfg.state,
+        if cfg.dry_run { " (dry run)" } else { "" }
+    );
+    notify::ready();
+    suspender.run()?;
+    notify::stopping();
+    tracing::info!(
+        "stopping on {}",
+        signals::last_signal().unwrap_or("request")
+    );
+    Ok(())
+}
+
+/// The original signalled readiness by closing standard input; a parent
+/// waiting for EOF on the other end of a pipe learns that we are ready.
+fn close_stdin() {
+    match std::fs::File::open("/dev/null") {
+        Ok(null) => {
+            if let Err(e) = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0) {
+                tracing::warn!("cannot close standard input: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("cannot open /dev/null: {e}"),
+    }
+}

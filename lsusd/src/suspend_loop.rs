@@ -1,0 +1,460 @@
+//! The suspend loop of PROTOCOL.md §2, top to bottom.
+//!
+//! 1. remove any `request` (at start-up and after each attempt);
+//! 2. wait (inotify) until `request` or a held `immediate` exists;
+//! 3. if `disabled` is locked, wait for the blockers, drop the request, go to 1;
+//! 4. read `wakeup_count`;
+//! 5. note the abort marker (reads of `disabled` from here on abort);
+//! 6. tell the watchers, wait until they are ready;
+//! 7. suspend if `disabled` is free, the trigger stands, nobody read
+//!    `disabled`, and the kernel accepts the count — holding `disabled`
+//!    exclusively around the write to `power/state`;
+//! 8. release `disabled`, tell the watchers it is over, record the outcome.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant, SystemTime};
+
+use inotify::{EventMask, WatchMask};
+use lsus_proto::dirwatch::DirWatch;
+use lsus_proto::lock::{self, LockKind};
+use lsus_proto::outcome::{Outcome, Record};
+use lsus_proto::proclocks;
+use lsus_proto::rundir::{is_name, Access, RunDir, RunDirError, DISABLED, OUTCOME, REQUEST};
+use lsus_sys::power::{CountCheck, Power, SleepState};
+
+use crate::backoff::Backoff;
+use crate::trigger::{self, Look, Trigger};
+use crate::watchers::{self, NotifyError};
+
+/// How lsusd behaves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// What to write to `power/state`.
+    pub state: SleepState,
+    /// Do everything but the write to `power/state`.
+    pub dry_run: bool,
+    /// First pause after a failed immediate-mode attempt.
+    pub backoff_initial: Duration,
+    /// Longest pause.
+    pub backoff_max: Duration,
+    /// How long a young unlocked `immediate` is given to get locked.
+    pub immediate_grace: Duration,
+    /// Name the watchers that are not ready at this interval (needs the
+    /// SIGALRM handler of `lsus_daemon::signals`).
+    pub nag_watchers: Option<Duration>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            state: SleepState::Mem,
+            dry_run: false,
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            immediate_grace: Duration::from_secs(1),
+            nag_watchers: None,
+        }
+    }
+}
+
+/// A fatal error of the loop.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    /// The run directory failed us.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// Notifying the watchers failed.
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+    /// Waiting for changes failed.
+    #[error("cannot watch the run directory: {0}")]
+    Watch(#[source] std::io::Error),
+    /// Locking `disabled` failed.
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        /// The file.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Mode of `disabled` (the original's 0640: the group may block).
+const DISABLED_MODE: u32 = 0o640;
+
+/// The suspend loop and everything it holds.
+pub struct Suspender<P: Power> {
+    run: RunDir,
+    power: P,
+    cfg: Config,
+    events: DirWatch,
+    disabled: File,
+    backoff: Backoff,
+    seq: u64,
+    count_unknown_logged: bool,
+    stop: Box<dyn Fn() -> bool>,
+}
+
+/// What the directory watch saw.
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    disabled_read: bool,
+    overflow: bool,
+}
+
+impl<P: Power> Suspender<P> {
+    /// Opens the run directory's files and runs one notification cycle so
+    /// that an empty `watching` exists (PROTOCOL.md §2 start-up). `stop`
+    /// is asked after every interrupted wait; when it returns true the
+    /// loop ends.
+    pub fn start(
+        run: RunDir,
+        power: P,
+        cfg: Config,
+        stop: Box<dyn Fn() -> bool>,
+    ) -> Result<Suspender<P>, LoopError> {
+        let events = DirWatch::new(
+            run.path(),
+            WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::ACCESS | WatchMask::ATTRIB,
+        )
+        .map_err(LoopError::Watch)?;
+        let disabled = open_disabled(&run)?;
+        let backoff = Backoff::new(cfg.backoff_initial, cfg.backoff_max);
+        let s = Suspender {
+            run,
+            power,
+            cfg,
+            events,
+            disabled,
+            backoff,
+            seq: 0,
+            count_unknown_logged: false,
+            stop,
+        };
+        let notified = watchers::imminent(&s.run, s.cfg.nag_watchers, &*s.stop)?;
+        watchers::resumed(&s.run, notified);
+        // 1. A request from before we started is never honoured.
+        s.run.remove(REQUEST)?;
+        Ok(s)
+    }
+
+    /// Returns the run directory.
+    pub fn run_dir(&self) -> &RunDir {
+        &self.run
+    }
+
+    /// Runs the loop until `stop` says so.
+    pub fn run(&mut self) -> Result<(), LoopError> {
+        while self.cycle()?.is_some() {}
+        Ok(())
+    }
+
+    /// Runs steps 2 to 8 once, then step 1 of the next round (so step 1
+    /// runs at start-up and after every attempt). Returns the record of
+    /// the attempt, or `None` when `stop` ended the wait.
+    pub fn cycle(&mut self) -> Result<Option<Record>, LoopError> {
+        // 2. Wait for a reason to try.
+        let Some(trigger) = self.wait_for_trigger()? else {
+            return Ok(None);
+        };
+
+        // 3. Blocked? Wait for the blockers, then drop the request.
+        self.ensure_disabled()?;
+        if !self.try_lock_disabled()? {
+            let pids = self.blockers();
+            tracing::info!(
+                "suspend ({}) blocked by {}",
+                trigger.word(),
+                describe_pids(&pids)
+            );
+            let gone = self.wait_for_blockers()?;
+            let record = self.record(Outcome::Blocked { pids })?;
+            // 1. (next round) The request is dropped, not kept pending.
+            self.run.remove(REQUEST)?;
+            return Ok(gone.then_some(record));
+        }
+
+        // 4. Read the wakeup count (this may block while events are processed).
+        self.unlock_disabled();
+        let count = self.read_wakeup_count();
+
+        // 5. The abort marker: reads of `disabled` from now on abort.
+        let _ = self.drain_events()?;
+
+        // 6. Tell the watchers and wait until all are ready.
+        let notified = watchers::imminent(&self.run, self.cfg.nag_watchers, &*self.stop)?;
+        tracing::debug!("watchers ready after {:.1?}", notified.ready_after);
+
+        // 7. The checks, in this order; then the state write.
+        let outcome = self.try_suspend(&trigger, count)?;
+
+        // 8. Release `disabled` (done in try_suspend), end the cycle for the
+        // watchers, record the outcome (before `request` goes, so that a
+        // requester finds it).
+        watchers::resumed(&self.run, notified);
+        self.account(&trigger, &outcome);
+        let record = self.record(outcome)?;
+
+        // 1. (next round) The request is done; any left over is old and
+        // never honoured.
+        self.run.remove(REQUEST)?;
+        Ok(Some(record))
+    }
+
+    /// Step 2: waits until `request` exists or `immediate` is held (and
+    /// any backoff has passed). Returns `None` on shutdown.
+    fn wait_for_trigger(&mut self) -> Result<Option<Trigger>, LoopError> {
+        loop {
+            if (self.stop)() {
+                return Ok(None);
+            }
+            let _ = self.drain_events()?;
+            let timeout = match trigger::look(&self.run, self.cfg.immediate_grace)? {
+                Look::Go(t) => return Ok(Some(t)),
+                Look::Held(file) => match self.backoff.remaining(Instant::now()) {
+                    None => return Ok(Some(Trigger::Immediate(file))),
+                    Some(wait) => Some(wait),
+                },
+                Look::Grace(wait) => Some(wait),
+                Look::Idle => None,
+            };
+            match self.events.wait(timeout) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LoopError::Watch(e)),
+            }
+        }
+    }
+
+    /// Step 7. Returns with `disabled` released.
+    fn try_suspend(&mut self, trigger: &Trigger, count: Option<u64>) -> Result<Outcome, LoopError> {
+        if (self.stop)() {
+            return Ok(Outcome::Withdrawn);
+        }
+        if !self.try_lock_disabled()? {
+            return Ok(Outcome::Blocked {
+                pids: self.blockers(),
+            });
+        }
+        let outcome = self.checks_then_write(trigger, count);
+        self.unlock_disabled();
+        outcome
+    }
+
+    /// The checks after `disabled` is held exclusively, then the write.
+    fn checks_then_write(
+        &mut self,
+        trigger: &Trigger,
+        count: Option<u64>,
+    ) -> Result<Outcome, LoopError> {
+        if !trigger::still_valid(&self.run, trigger)? {
+            return Ok(Outcome::Withdrawn);
+        }
+        let seen = self.drain_events()?;
+        if seen.overflow {
+            tracing::warn!("inotify queue overflowed; treating the attempt as aborted");
+            return Ok(Outcome::Aborted);
+        }
+        if seen.disabled_read {
+            return Ok(Outcome::Aborted);
+        }
+        if let Some(count) = count {
+            match self.power.write_wakeup_count(count) {
+                Ok(CountCheck::Accepted) => {}
+                Ok(CountCheck::Rejected) => return Ok(Outcome::WakeupEvent),
+                Err(e) => tracing::warn!(
+                    "cannot write the wakeup count back ({e}); going on without the check"
+                ),
+            }
+        }
+        if self.cfg.dry_run {
+            tracing::info!(
+                "dry run: not writing {:?} to power/state",
+                self.cfg.state.as_str()
+            );
+            return Ok(Outcome::DryRun);
+        }
+        let start = Instant::now();
+        match self.power.enter_state(self.cfg.state) {
+            Ok(()) => Ok(Outcome::Suspended {
+                seconds: start.elapsed().as_secs_f64(),
+            }),
+            Err(e) => {
+                tracing::debug!("state write failed: {e}");
+                Ok(Outcome::WriteFailed { errno: e.errno() })
+            }
+        }
+    }
+
+    /// Step 4: the count, or `None` when unknown (logged once).
+    fn read_wakeup_count(&mut self) -> Option<u64> {
+        loop {
+            match self.power.read_wakeup_count() {
+                Ok(n) => {
+                    self.count_unknown_logged = false;
+                    return Some(n);
+                }
+                // The kernel returns EINTR when a signal is pending.
+                Err(e) if e.errno() == libc::EINTR && !(self.stop)() => continue,
+                Err(e) => {
+                    if !self.count_unknown_logged {
+                        tracing::warn!(
+                            "wakeup count unknown ({e}); suspending without the race check"
+                        );
+                        self.count_unknown_logged = true;
+                    }
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Immediate-mode backoff bookkeeping and the attempt's log line.
+    fn account(&mut self, trigger: &Trigger, outcome: &Outcome) {
+        if outcome.suspended() {
+            self.backoff.reset();
+        } else if outcome.failed_attempt() && matches!(trigger, Trigger::Immediate(_)) {
+            let pause = self.backoff.fail(Instant::now());
+            tracing::info!("immediate mode: next attempt in {pause:.1?} at the earliest");
+        }
+        match outcome {
+            Outcome::Suspended { .. } | Outcome::DryRun | Outcome::Blocked { .. } => {
+                tracing::info!("suspend ({}): {outcome}", trigger.word())
+            }
+            _ => tracing::warn!("suspend ({}): {outcome}", trigger.word()),
+        }
+    }
+
+    /// Writes the outcome record.
+    fn record(&mut self, outcome: Outcome) -> Result<Record, LoopError> {
+        self.seq += 1;
+        let record = Record {
+            seq: self.seq,
+            time: SystemTime::now(),
+            outcome,
+        };
+        if let Err(e) = self
+            .run
+            .write_atomically(OUTCOME, record.to_string().as_bytes(), 0o644)
+        {
+            tracing::error!("cannot record the outcome: {e}");
+        }
+        Ok(record)
+    }
+
+    /// Reads queued directory events; notes reads of `disabled`.
+    fn drain_events(&mut self) -> Result<Seen, LoopError> {
+        let mut seen = Seen::default();
+        self.events
+            .drain(|mask, name| {
+                if mask.contains(EventMask::Q_OVERFLOW) {
+                    seen.overflow = true;
+                } else if mask.contains(EventMask::ACCESS) && is_name(name, DISABLED) {
+                    seen.disabled_read = true;
+                }
+            })
+            .map_err(LoopError::Watch)?;
+        Ok(seen)
+    }
+
+    /// Recreates `disabled` if it was removed or replaced behind our back.
+    fn ensure_disabled(&mut self) -> Result<(), LoopError> {
+        if !self.run.names(DISABLED, &self.disabled)? {
+            tracing::warn!(
+                "{} was removed or replaced; recreating it",
+                self.run.join(DISABLED).display()
+            );
+            self.disabled = open_disabled(&self.run)?;
+        }
+        Ok(())
+    }
+
+    fn try_lock_disabled(&self) -> Result<bool, LoopError> {
+        lock::try_lock(&self.disabled, LockKind::Exclusive)
+            .map_err(|source| self.lock_error(source))
+    }
+
+    fn unlock_disabled(&self) {
+        if let Err(e) = lock::unlock(&self.disabled) {
+            tracing::error!("{}", self.lock_error(e));
+        }
+    }
+
+    fn lock_error(&self, source: std::io::Error) -> LoopError {
+        LoopError::Lock {
+            path: self.run.join(DISABLED).display().to_string(),
+            source,
+        }
+    }
+
+    /// Waits until nothing blocks. Returns false on shutdown.
+    fn wait_for_blockers(&mut self) -> Result<bool, LoopError> {
+        loop {
+            match lock::lock(&self.disabled, LockKind::Exclusive) {
+                Ok(()) => {
+                    self.unlock_disabled();
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    if (self.stop)() {
+                        return Ok(false);
+                    }
+                }
+                Err(e) => return Err(self.lock_error(e)),
+            }
+        }
+    }
+
+    /// The PIDs holding `disabled`, where `/proc/locks` tells.
+    fn blockers(&self) -> Vec<u32> {
+        let Ok(meta) = self.disabled.metadata() else {
+            return Vec::new();
+        };
+        let mut pids: Vec<u32> = proclocks::holders(meta.dev(), meta.ino())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| h.pid)
+            .filter(|&p| p != std::process::id())
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+}
+
+fn describe_pids(pids: &[u32]) -> String {
+    if pids.is_empty() {
+        return "an unknown process".into();
+    }
+    let named: Vec<String> = pids
+        .iter()
+        .map(|&p| format!("{p} ({})", watchers::comm(p)))
+        .collect();
+    format!("PID {}", named.join(", "))
+}
+
+/// Opens `disabled`, creating it if needed, never truncating it (a lock
+/// held on it across an lsusd restart stays in force). It keeps one byte
+/// so that a client's read raises inotify `IN_ACCESS`.
+fn open_disabled(run: &RunDir) -> Result<File, LoopError> {
+    let (mut file, replaced) =
+        run.open_regular(DISABLED, Access::READ_WRITE, DISABLED_MODE, false)?;
+    if let Some(what) = replaced {
+        tracing::warn!("{} was {what}; replaced it", run.join(DISABLED).display());
+    }
+    let io = |source| RunDirError {
+        op: "write",
+        path: run.join(DISABLED),
+        source,
+    };
+    if file.metadata().map_err(io)?.len() == 0 {
+        file.write_all(b"\n").map_err(io)?;
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests;

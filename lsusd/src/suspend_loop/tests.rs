@@ -1,0 +1,313 @@
+//! The suspend loop against a simulated kernel, with real clients (libsus)
+//! on a temp run directory. Each race is injected at a precise step.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use libsus::{Blocker, Immediate, WatchEvent, Watcher};
+use lsus_proto::outcome::Outcome;
+use lsus_proto::rundir::{RunDir, REQUEST};
+use lsus_sys::power::{SimPower, SimStep, SleepState};
+
+use super::{Config, Suspender};
+
+struct Rig {
+    _tmp: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    sim: SimPower,
+    s: Suspender<SimPower>,
+}
+
+fn rig(cfg: Config) -> Rig {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let run = RunDir::create(&dir, 0o770).unwrap();
+    let sim = SimPower::new();
+    let s = Suspender::start(run, sim.clone(), cfg, Box::new(|| false)).unwrap();
+    Rig {
+        _tmp: tmp,
+        dir,
+        sim,
+        s,
+    }
+}
+
+impl Rig {
+    fn request(&self) {
+        std::fs::write(self.dir.join(REQUEST), b"").unwrap();
+    }
+
+    fn cycle(&mut self) -> Outcome {
+        self.s.cycle().unwrap().expect("a record").outcome
+    }
+
+    /// Starts a watcher thread that runs `at_imminent` before saying ready;
+    /// returns once it is registered. The handle yields the events seen.
+    fn watcher(
+        &self,
+        at_imminent: impl FnOnce() + Send + 'static,
+    ) -> thread::JoinHandle<Vec<WatchEvent>> {
+        let (tx, rx) = mpsc::channel();
+        let dir = self.dir.clone();
+        let h = thread::spawn(move || {
+            let mut w = Watcher::open_in(&dir).unwrap();
+            tx.send(()).unwrap();
+            let mut seen = vec![w.wait().unwrap()];
+            assert_eq!(seen[0], WatchEvent::SuspendImminent);
+            at_imminent();
+            w.ready().unwrap();
+            seen.push(w.wait().unwrap());
+            seen
+        });
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        h
+    }
+}
+
+#[test]
+fn request_with_nothing_blocking_suspends_once() {
+    let mut r = rig(Config::default());
+    r.request();
+    assert!(matches!(r.cycle(), Outcome::Suspended { .. }));
+    assert_eq!(r.sim.entered(), vec![SleepState::Mem]);
+    assert!(
+        !r.dir.join(REQUEST).exists(),
+        "the request is removed after the attempt"
+    );
+}
+
+#[test]
+fn wakeup_event_after_the_count_was_read_never_writes_the_state() {
+    // Injected while the watchers are being notified (after step 4) …
+    let mut r = rig(Config::default());
+    let sim = r.sim.clone();
+    let w = r.watcher(move || sim.wakeup_event());
+    r.request();
+    assert_eq!(r.cycle(), Outcome::WakeupEvent);
+    assert_eq!(
+        w.join().unwrap(),
+        vec![WatchEvent::SuspendImminent, WatchEvent::Resumed]
+    );
+    // … and just before the count is written back (step 7).
+    r.sim.on(SimStep::WriteCount, |k| k.wakeup_event());
+    r.request();
+    assert_eq!(r.cycle(), Outcome::WakeupEvent);
+    assert!(r.sim.entered().is_empty());
+    assert!(!r.sim.kernel().calls.contains(&SimStep::EnterState));
+}
+
+#[test]
+fn wakeup_event_during_the_state_write_fails_the_attempt() {
+    let mut r = rig(Config::default());
+    r.sim.on(SimStep::EnterState, |k| k.wakeup_event());
+    r.request();
+    assert_eq!(r.cycle(), Outcome::WriteFailed { errno: libc::EBUSY });
+    assert!(r.sim.entered().is_empty());
+    // The record says so for request-suspend.
+    let text = std::fs::read_to_string(r.dir.join("outcome")).unwrap();
+    assert!(text.contains("outcome=write-failed errno=16"), "{text}");
+}
+
+#[test]
+fn unknown_wakeup_count_still_suspends() {
+    let mut r = rig(Config::default());
+    r.sim.kernel().count_missing = true;
+    r.request();
+    assert!(matches!(r.cycle(), Outcome::Suspended { .. }));
+    assert!(!r.sim.kernel().calls.contains(&SimStep::WriteCount));
+}
+
+#[test]
+fn count_is_read_before_watchers_and_written_after_them() {
+    let mut r = rig(Config::default());
+    let order = Arc::new(Mutex::new(Vec::new()));
+    for step in [SimStep::ReadCount, SimStep::WriteCount, SimStep::EnterState] {
+        let order = order.clone();
+        r.sim.on(step, move |_| {
+            order.lock().unwrap().push(format!("{step:?}"))
+        });
+    }
+    let o = order.clone();
+    let w = r.watcher(move || o.lock().unwrap().push("watcher".into()));
+    r.request();
+    assert!(matches!(r.cycle(), Outcome::Suspended { .. }));
+    w.join().unwrap();
+    assert_eq!(
+        *order.lock().unwrap(),
+        vec!["ReadCount", "watcher", "WriteCount", "EnterState"]
+    );
+}
+
+#[test]
+fn read_of_disabled_during_notification_aborts() {
+    let mut r = rig(Config::default());
+    let dir = r.dir.clone();
+    let w = r.watcher(move || Blocker::open_in(&dir).unwrap().abort().unwrap());
+    r.request();
+    assert_eq!(r.cycle(), Outcome::Aborted);
+    assert_eq!(
+        w.join().unwrap(),
+        vec![WatchEvent::SuspendImminent, WatchEvent::Resumed]
+    );
+    assert!(r.sim.entered().is_empty());
+    // A read before the attempt does not abort the next one.
+    Blocker::open_in(&r.dir).unwrap().abort().unwrap();
+    r.request();
+    assert!(matches!(r.cycle(), Outcome::Suspended { .. }));
+}
+
+#[test]
+fn block_taken_by_a_watcher_prevents_the_write() {
+    let mut r = rig(Config::default());
+    let dir = r.dir.clone();
+    let (tx, rx) = mpsc::channel::<()>();
+    let w = r.watcher(move || {
+        // Hold a block past the watcher's ready, until the test says.
+        thread::spawn(move || {
+            let b = Blocker::open_in(&dir).unwrap();
+            let _g = b.block().unwrap();
+            let _ = rx.recv();
+        });
+        thread::sleep(Duration::from_millis(50));
+    });
+    r.request();
+    assert!(matches!(r.cycle(), Outcome::Blocked { .. }));
+    w.join().unwrap();
+    tx.send(()).unwrap();
+    assert!(r.sim.entered().is_empty());
+}
+
+#[test]
+fn request_removed_during_notification_is_withdrawn() {
+    let mut r = rig(Config::default());
+    let req = r.dir.join(REQUEST);
+    let w = r.watcher(move || std::fs::remove_file(&req).unwrap());
+    r.request();
+    assert_eq!(r.cycle(), Outcome::Withdrawn);
+    w.join().unwrap();
+}
+
+#[test]
+fn blocked_request_waits_for_blockers_then_is_dropped() {
+    let mut r = rig(Config::default());
+    let dir = r.dir.clone();
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let holder = thread::spawn(move || {
+        let b = Blocker::open_in(&dir).unwrap();
+        let g = b.block().unwrap();
+        locked_tx.send(()).unwrap();
+        thread::sleep(Duration::from_millis(200));
+        drop(g);
+    });
+    locked_rx.recv().unwrap();
+    r.request();
+    assert!(matches!(r.cycle(), Outcome::Blocked { .. }));
+    holder.join().unwrap();
+    assert!(
+        !r.dir.join(REQUEST).exists(),
+        "a blocked request is dropped"
+    );
+    assert!(r.sim.entered().is_empty());
+}
+
+#[test]
+fn backoff_grows_in_immediate_mode_and_resets_on_success() {
+    let mut r = rig(Config {
+        backoff_initial: Duration::from_millis(1),
+        backoff_max: Duration::from_millis(4),
+        ..Config::default()
+    });
+    let _on = Immediate::enter_in(&r.dir).unwrap();
+    r.sim.kernel().fail_state = Some(libc::EIO);
+    let mut pauses = Vec::new();
+    for _ in 0..4 {
+        assert_eq!(r.cycle(), Outcome::WriteFailed { errno: libc::EIO });
+        pauses.push(r.s.backoff.clone());
+    }
+    let ms: Vec<_> = pauses.iter().map(|b| format!("{b:?}")).collect();
+    assert!(ms[0].contains("current: Some(1ms)"), "{ms:?}");
+    assert!(ms[1].contains("current: Some(2ms)"), "{ms:?}");
+    assert!(ms[2].contains("current: Some(4ms)"), "{ms:?}");
+    assert!(ms[3].contains("current: Some(4ms)"), "{ms:?}");
+    r.sim.kernel().fail_state = None;
+    assert!(matches!(r.cycle(), Outcome::Suspended { .. }));
+    assert!(format!("{:?}", r.s.backoff).contains("current: None"));
+}
+
+#[test]
+fn request_is_attempted_at_once_during_a_backoff() {
+    let mut r = rig(Config {
+        backoff_initial: Duration::from_secs(3600),
+        ..Config::default()
+    });
+    let on = Immediate::enter_in(&r.dir).unwrap();
+    r.sim.kernel().fail_state = Some(libc::EIO);
+    assert_eq!(r.cycle(), Outcome::WriteFailed { errno: libc::EIO });
+    r.sim.kernel().fail_state = None;
+    // Immediate mode alone would now wait an hour; a request does not.
+    r.request();
+    assert!(matches!(r.cycle(), Outcome::Suspended { .. }));
+    drop(on);
+}
+
+#[test]
+fn immediate_mode_suspends_again_and_again_while_held() {
+    let mut r = rig(Config::default());
+    let on = Immediate::enter_in(&r.dir).unwrap();
+    for _ in 0..3 {
+        assert!(matches!(r.cycle(), Outcome::Suspended { .. }));
+    }
+    assert_eq!(r.sim.entered().len(), 3);
+    drop(on);
+    assert!(!r.dir.join("immediate").exists());
+}
+
+#[test]
+fn stale_immediate_is_removed_and_young_one_gets_its_grace() {
+    let mut r = rig(Config {
+        immediate_grace: Duration::from_millis(300),
+        ..Config::default()
+    });
+    // Young and unlocked: not removed; locked within the grace: honoured.
+    let path = r.dir.join("immediate");
+    let f = std::fs::File::create(&path).unwrap();
+    let p2 = path.clone();
+    let locker = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(100));
+        lsus_proto::lock::lock(&f, lsus_proto::lock::LockKind::Exclusive).unwrap();
+        assert!(p2.exists(), "removed within the grace period");
+        f
+    });
+    assert!(matches!(r.cycle(), Outcome::Suspended { .. }));
+    drop(locker.join().unwrap());
+    // Now unlocked and older than the grace: removed, no suspend.
+    thread::sleep(Duration::from_millis(350));
+    let (tx, rx) = mpsc::channel();
+    let dir = r.dir.clone();
+    let t = thread::spawn(move || {
+        // Once the stale file is gone, ask once so the cycle returns.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while dir.join("immediate").exists() && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        tx.send(!dir.join("immediate").exists()).unwrap();
+        std::fs::write(dir.join(REQUEST), b"").unwrap();
+    });
+    assert!(matches!(r.cycle(), Outcome::Suspended { .. }));
+    t.join().unwrap();
+    assert!(rx.recv().unwrap(), "stale immediate was not removed");
+    assert_eq!(r.sim.entered().len(), 2);
+}
+
+#[test]
+fn replaced_disabled_is_recreated_at_the_next_cycle() {
+    let mut r = rig(Config::default());
+    std::fs::remove_file(r.dir.join("disabled")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", r.dir.join("disabled")).unwrap();
+    r.request();
+    assert!(matches!(r.cycle(), Outcome::Suspended { .. }));
+    let meta = std::fs::symlink_metadata(r.dir.join("disabled")).unwrap();
+    assert!(meta.file_type().is_file() && meta.len() == 1);
+}

@@ -1,0 +1,134 @@
+//! What makes lsusd try: a `request`, or an `immediate` held by its owner.
+//!
+//! `immediate` counts only while some process holds a lock on it (lsusd
+//! tests with `LOCK_EX|LOCK_NB`: success means no owner). A client creates
+//! the file and only then locks it, so an unlocked `immediate` younger than
+//! the grace period is "not yet valid" rather than stale; lsusd looks again
+//! when the grace ends. An older unlocked one is removed.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lsus_proto::lock::{self, LockKind};
+use lsus_proto::rundir::{Access, RunDir, RunDirError, IMMEDIATE, REQUEST};
+
+/// Why an attempt starts.
+#[derive(Debug)]
+pub enum Trigger {
+    /// `request` exists.
+    Request,
+    /// `immediate` exists and is held; the file is kept open to check
+    /// later that its owner still holds it.
+    Immediate(File),
+}
+
+impl Trigger {
+    /// A word for log lines.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Trigger::Request => "request",
+            Trigger::Immediate(_) => "immediate mode",
+        }
+    }
+}
+
+/// What the run directory says right now.
+#[derive(Debug)]
+pub enum Look {
+    /// Start an attempt.
+    Go(Trigger),
+    /// `immediate` is held, but not to be acted on before the given time
+    /// has passed (backoff is decided by the caller).
+    Held(File),
+    /// An unlocked young `immediate`: look again after this long.
+    Grace(Duration),
+    /// Nothing to do: wait for the directory to change.
+    Idle,
+}
+
+/// Looks for `request` and `immediate`.
+pub fn look(run: &RunDir, grace: Duration) -> Result<Look, RunDirError> {
+    if run.exists(REQUEST)? {
+        return Ok(Look::Go(Trigger::Request));
+    }
+    loop {
+        let file = match run.open_file(IMMEDIATE, Access::READ, None, false) {
+            Ok(file) => file,
+            Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(Look::Idle),
+            Err(e) => {
+                // A link or something odd: not a valid immediate request.
+                tracing::warn!(
+                    "ignoring and removing {}: {e}",
+                    run.join(IMMEDIATE).display()
+                );
+                run.remove(IMMEDIATE)?;
+                return Ok(Look::Idle);
+            }
+        };
+        let lock_err = |source| RunDirError {
+            op: "lock",
+            path: run.join(IMMEDIATE),
+            source,
+        };
+        if !lock::try_lock(&file, LockKind::Exclusive).map_err(lock_err)? {
+            return Ok(Look::Held(file));
+        }
+        lock::unlock(&file).map_err(lock_err)?;
+        let age = age(&file).map_err(|source| RunDirError {
+            op: "stat",
+            path: run.join(IMMEDIATE),
+            source,
+        })?;
+        if age < grace {
+            return Ok(Look::Grace(grace - age));
+        }
+        if run.remove_if_names(IMMEDIATE, &file)? {
+            tracing::info!("removed stale immediate (nobody holds it)");
+            return Ok(Look::Idle);
+        }
+        // Replaced meanwhile: look at the new one.
+    }
+}
+
+/// Returns how long ago the file was created or last touched.
+fn age(file: &File) -> std::io::Result<Duration> {
+    let meta = file.metadata()?;
+    let changed = UNIX_EPOCH
+        + Duration::new(
+            meta.ctime().max(0) as u64,
+            meta.ctime_nsec().clamp(0, 999_999_999) as u32,
+        );
+    let modified = UNIX_EPOCH
+        + Duration::new(
+            meta.mtime().max(0) as u64,
+            meta.mtime_nsec().clamp(0, 999_999_999) as u32,
+        );
+    let latest = changed.max(modified);
+    Ok(SystemTime::now()
+        .duration_since(latest)
+        .unwrap_or(Duration::ZERO))
+}
+
+/// Returns true if and only if the trigger still stands: `request` still
+/// exists, or the `immediate` file is still in place and held.
+pub fn still_valid(run: &RunDir, trigger: &Trigger) -> Result<bool, RunDirError> {
+    match trigger {
+        Trigger::Request => run.exists(REQUEST),
+        Trigger::Immediate(file) => {
+            if !run.names(IMMEDIATE, file)? {
+                return Ok(false);
+            }
+            let lock_err = |source| RunDirError {
+                op: "lock",
+                path: run.join(IMMEDIATE),
+                source,
+            };
+            if lock::try_lock(file, LockKind::Exclusive).map_err(lock_err)? {
+                lock::unlock(file).map_err(lock_err)?;
+                return Ok(false);
+            }
+            Ok(true)
+        }
+    }
+}

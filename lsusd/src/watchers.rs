@@ -1,0 +1,156 @@
+//! lsusd's side of the watcher protocol (`watching`, `watching-next`).
+//!
+//! Suspend imminent: create or truncate `watching-next`; truncate
+//! `watching` and write one byte 0x00; take `flock(LOCK_EX)` on it, which
+//! returns when every watcher has moved its shared lock to `watching-next`.
+//! After resume (or an aborted attempt): rename `watching-next` over
+//! `watching`, then write two bytes 0x00 0x00 to the old file. Watchers may
+//! use either signal.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+use lsus_proto::lock::{self, LockKind};
+use lsus_proto::proclocks;
+use lsus_proto::rundir::{Access, RunDir, RunDirError, WATCHING, WATCHING_NEXT};
+
+/// Mode of `watching` and `watching-next`: watchers need to read them.
+const MODE: u32 = 0o644;
+
+/// Why notifying the watchers stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// A file could not be created or written.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// Writing the byte or taking the lock failed.
+    #[error("cannot notify watchers through {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The old `watching`, held exclusively between "imminent" and "resumed".
+#[derive(Debug)]
+pub struct Notified {
+    file: File,
+    /// When every watcher was ready.
+    pub ready_after: Duration,
+}
+
+fn open_regular(run: &RunDir, name: &str) -> Result<File, RunDirError> {
+    let (file, replaced) = run.open_regular(name, Access::WRITE, MODE, true)?;
+    if let Some(what) = replaced {
+        tracing::warn!(
+            "{} was {what}; replaced it with a regular file",
+            run.join(name).display()
+        );
+    }
+    Ok(file)
+}
+
+/// Tells the watchers that suspend is imminent and waits until all are
+/// ready. `stop` is asked whenever the wait is interrupted by a signal;
+/// when it returns true the wait ends early (the caller must still call
+/// [`resumed`]). With `nag`, the watchers still holding `watching` are
+/// named in a log line at that interval.
+pub fn imminent(
+    run: &RunDir,
+    nag: Option<Duration>,
+    stop: &dyn Fn() -> bool,
+) -> Result<Notified, NotifyError> {
+    let start = Instant::now();
+    drop(open_regular(run, WATCHING_NEXT)?);
+    let mut file = open_regular(run, WATCHING)?;
+    let io = |source| NotifyError::Io {
+        path: run.join(WATCHING).display().to_string(),
+        source,
+    };
+    file.write_all(&[0]).map_err(io)?;
+    if !lock::try_lock(&file, LockKind::Exclusive).map_err(io)? {
+        wait_for_watchers(&file, nag, stop).map_err(io)?;
+    }
+    Ok(Notified {
+        file,
+        ready_after: start.elapsed(),
+    })
+}
+
+fn wait_for_watchers(
+    file: &File,
+    nag: Option<Duration>,
+    stop: &dyn Fn() -> bool,
+) -> std::io::Result<()> {
+    let since = Instant::now();
+    loop {
+        if let Some(every) = nag {
+            // SIGALRM (handled, no SA_RESTART) interrupts the flock.
+            nix::unistd::alarm::set(every.as_secs().max(1) as u32);
+        }
+        let result = lock::lock(file, LockKind::Exclusive);
+        if nag.is_some() {
+            nix::unistd::alarm::cancel();
+        }
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                if stop() {
+                    return Ok(());
+                }
+                let meta = file.metadata()?;
+                let pids: Vec<String> = proclocks::holders(meta.dev(), meta.ino())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|h| h.pid != std::process::id())
+                    .map(|h| format!("{} ({})", h.pid, comm(h.pid)))
+                    .collect();
+                tracing::warn!(
+                    "still waiting after {:.0?} for watchers to be ready: {}",
+                    since.elapsed(),
+                    if pids.is_empty() {
+                        "unknown".to_string()
+                    } else {
+                        pids.join(", ")
+                    }
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Returns the command name of `pid`, or `?`.
+pub fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Ends the cycle: `watching-next` becomes `watching`, then two bytes go
+/// to the old file. Errors are logged, not returned: the watchers must be
+/// released whatever happens.
+pub fn resumed(run: &RunDir, notified: Notified) {
+    let mut old = notified.file;
+    if !run.exists(WATCHING_NEXT).unwrap_or(false) {
+        tracing::warn!("watching-next vanished during the attempt; recreating it");
+        if let Err(e) = open_regular(run, WATCHING_NEXT) {
+            tracing::error!("{e}");
+        }
+    }
+    if let Err(e) = run.rename(WATCHING_NEXT, WATCHING) {
+        tracing::error!("{e}");
+    }
+    if let Err(e) = old.write_all(&[0, 0]) {
+        tracing::error!(
+            "cannot write to the old {}: {e}",
+            run.join(WATCHING).display()
+        );
+    }
+    // Closing the old file drops our exclusive lock on it.
+}

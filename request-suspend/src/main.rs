@@ -1,0 +1,75 @@
+//! request-suspend: asks lsusd for one suspend and says what happened.
+//!
+//! Exit status: 0 when the machine suspended and resumed (or, with lsusd
+//! in `--dry-run`, would have), 1 when it did not (blocked, aborted,
+//! wakeup event, state write refused, request dropped), 2 on error. The
+//! original exited 0 for any cycle that reached the watchers, even an
+//! aborted one; this is a deliberate difference.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use libsus::{Error, RequestOptions};
+
+/// Ask lsusd for one suspend and report what happened.
+///
+/// Creates RUN/request and waits until lsusd removes it. Exits 0 only when
+/// the machine really suspended and resumed, 1 when it did not, 2 on error.
+#[derive(Debug, Parser)]
+#[command(name = "request-suspend", version, about, long_about)]
+struct Cli {
+    /// Run directory of lsusd.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LSUSD_RUN_DIR",
+        default_value = "/run/suspend"
+    )]
+    run_dir: PathBuf,
+
+    /// Give up after SECS seconds (the request is withdrawn).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<f64>,
+
+    /// Print nothing; the exit status tells.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+const EXIT_NOT_SUSPENDED: u8 = 1;
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let timeout = match cli.timeout {
+        Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
+        Some(_) => {
+            eprintln!("request-suspend: --timeout must be a positive number of seconds");
+            return ExitCode::from(EXIT_ERROR);
+        }
+        None => None,
+    };
+    match libsus::request_suspend_in(&cli.run_dir, &RequestOptions { timeout }) {
+        Ok(report) => {
+            if !cli.quiet {
+                println!("{report}");
+            }
+            if report.suspended() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_NOT_SUSPENDED)
+            }
+        }
+        Err(e) => {
+            let hint = match &e {
+                Error::NotRunning(_) => " (start lsusd, or pass --run-dir)",
+                Error::Timeout(_) => " (the request was withdrawn)",
+                _ => "",
+            };
+            eprintln!("request-suspend: {e}{hint}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
