@@ -1,4 +1,382 @@
 //! lsusd, request-suspend and libsus end to end: the real binaries on a
-//! temp run directory and a fake sysfs tree.
+//! temp run directory and a fake sysfs tree, driven by real clients
+//! (libsus, flock(1), plain shell).
 
 mod harness;
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use harness::{sh_spawn, Env, DEADLINE};
+use libsus::{Blocker, WatchEvent, Watcher};
+
+fn exit_code(out: &std::process::Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn request_with_nothing_blocking_writes_mem_and_exits_0() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let out = env.request(&[]);
+    assert_eq!(exit_code(&out), 0, "{}\n{}", text(&out), env.dump());
+    assert_eq!(env.state(), "mem\n");
+    assert!(
+        text(&out).contains("suspended and resumed"),
+        "{}",
+        text(&out)
+    );
+    assert!(!env.path("request").exists());
+    env.wait_log(
+        "lsusd",
+        "suspend (request): suspended and resumed",
+        DEADLINE,
+    );
+}
+
+#[test]
+fn state_option_selects_freeze() {
+    let mut env = Env::new();
+    env.start_lsusd(&["--state", "freeze"]);
+    let out = env.request(&[]);
+    assert_eq!(exit_code(&out), 0, "{}", text(&out));
+    assert_eq!(env.state(), "freeze\n");
+}
+
+#[test]
+fn dry_run_writes_nothing_but_reports_success() {
+    let mut env = Env::new();
+    env.start_lsusd(&["--dry-run"]);
+    let out = env.request(&[]);
+    assert_eq!(exit_code(&out), 0, "{}", text(&out));
+    assert_eq!(env.state(), "");
+    assert!(text(&out).contains("dry run"), "{}", text(&out));
+    env.wait_log("lsusd", "dry run: not writing", DEADLINE);
+}
+
+#[test]
+fn flock_shared_on_disabled_blocks_then_next_request_suspends() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    // A shell script holding a shared flock(1) on `disabled` for a while.
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut holder = Command::new("flock")
+        .args(["--shared"])
+        .arg(env.path("disabled"))
+        .args(["sh", "-c", "echo locked; read _"])
+        .stdin(Stdio::from(std::fs::File::from(r)))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "locked\n");
+    let req = env.request_spawn();
+    env.wait_log("lsusd", "blocked by PID", DEADLINE);
+    env.assert_stays(
+        "nothing written while blocked",
+        Duration::from_millis(200),
+        || env.state().is_empty(),
+    );
+    drop(w); // the script ends, its lock goes
+    holder.wait().unwrap();
+    let out = req.wait_with_output().unwrap();
+    assert_eq!(exit_code(&out), 1, "{}\n{}", text(&out), env.dump());
+    assert!(text(&out).contains("blocked by PID"), "{}", text(&out));
+    assert_eq!(env.state(), "", "a blocked request is dropped, not kept");
+    let out = env.request(&[]);
+    assert_eq!(exit_code(&out), 0, "{}", text(&out));
+    assert_eq!(env.state(), "mem\n");
+}
+
+#[test]
+fn reading_disabled_during_notification_aborts() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let run = env.run.clone();
+    let mut w = Watcher::open_in(&run).unwrap();
+    let watcher = thread::spawn(move || {
+        assert_eq!(w.wait().unwrap(), WatchEvent::SuspendImminent);
+        // What the original's clients did: read one byte of `disabled`.
+        let mut f = fs::File::open(run.join("disabled")).unwrap();
+        let mut b = [0u8; 1];
+        std::io::Read::read(&mut f, &mut b).unwrap();
+        w.ready().unwrap();
+        assert_eq!(w.wait().unwrap(), WatchEvent::Resumed);
+    });
+    let out = env.request(&[]);
+    watcher.join().unwrap();
+    assert_eq!(exit_code(&out), 1, "{}\n{}", text(&out), env.dump());
+    assert!(text(&out).contains("aborted"), "{}", text(&out));
+    assert_eq!(env.state(), "");
+}
+
+#[test]
+fn immediate_held_by_flock_suspends_repeatedly_and_stops_when_released() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    // -o: the lock stays with flock(1) itself, so killing it releases it.
+    let mut holder = sh_spawn("exec flock -x -o \"$RUN/immediate\" sleep 1000", &env.run);
+    env.wait_for("three suspends in immediate mode", DEADLINE, || {
+        env.outcome_seq() >= 3
+    });
+    assert_eq!(env.state(), "mem\n");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // lsusd notices the missing owner at its next look and stops.
+    env.wait_for("stale immediate removed", DEADLINE, || {
+        !env.path("immediate").exists()
+    });
+    let seq = env.outcome_seq();
+    env.assert_stays("no more attempts", Duration::from_millis(300), || {
+        env.outcome_seq() == seq
+    });
+}
+
+#[test]
+fn stale_immediate_is_removed_after_the_grace_period_without_suspend() {
+    let mut env = Env::new();
+    env.start_lsusd(&["--immediate-grace-ms", "300"]);
+    fs::write(env.path("immediate"), b"").unwrap();
+    env.wait_for("stale immediate removed", DEADLINE, || {
+        !env.path("immediate").exists()
+    });
+    env.wait_log("lsusd", "removed stale immediate", DEADLINE);
+    assert_eq!(env.outcome_seq(), 0);
+    assert_eq!(env.state(), "");
+}
+
+#[test]
+fn create_then_lock_of_immediate_never_loses_immediate_mode() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let path = env.path("immediate");
+    for round in 0..200u64 {
+        let seq = env.outcome_seq();
+        // Create, and only then lock, with a varying gap: the window in
+        // which lsusd finds the file unlocked.
+        let file = fs::File::create(&path).unwrap();
+        thread::sleep(Duration::from_micros((round * 97) % 3000));
+        lsus_proto::lock::lock(&file, lsus_proto::lock::LockKind::Exclusive).unwrap();
+        let same =
+            fs::metadata(&path).map(|m| m.ino()).ok() == Some(file.metadata().unwrap().ino());
+        assert!(
+            same,
+            "round {round}: lsusd removed the file before it was locked\n{}",
+            env.dump()
+        );
+        env.wait_for(&format!("round {round}: a suspend"), DEADLINE, || {
+            env.outcome_seq() > seq
+        });
+        fs::remove_file(&path).unwrap();
+        drop(file);
+    }
+}
+
+#[test]
+fn slow_watcher_delays_the_state_write_until_ready() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let mut w = Watcher::open_in(&env.run).unwrap();
+    let state = env.sys.join("power/state");
+    let watcher = thread::spawn(move || {
+        assert_eq!(w.wait().unwrap(), WatchEvent::SuspendImminent);
+        for _ in 0..30 {
+            assert_eq!(
+                fs::read_to_string(&state).unwrap(),
+                "",
+                "written before ready"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        w.ready().unwrap();
+        assert_eq!(w.wait().unwrap(), WatchEvent::Resumed);
+        fs::read_to_string(&state).unwrap()
+    });
+    let out = env.request(&[]);
+    assert_eq!(exit_code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        watcher.join().unwrap(),
+        "mem\n",
+        "state after the resume signal"
+    );
+}
+
+#[test]
+fn watcher_killed_with_sigkill_does_not_block_suspend() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    // A registered watcher (shared lock on `watching`) that never answers.
+    let mut stuck = sh_spawn(
+        "exec 3< \"$RUN/watching\"; flock -s 3; echo registered; exec sleep 1000",
+        &env.run,
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(stuck.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "registered\n");
+    let req = env.request_spawn();
+    env.wait_for("suspend imminent", DEADLINE, || {
+        fs::metadata(env.path("watching")).map_or(false, |m| m.len() == 1)
+    });
+    env.assert_stays(
+        "waiting for the stuck watcher",
+        Duration::from_millis(200),
+        || env.state().is_empty(),
+    );
+    stuck.kill().unwrap();
+    stuck.wait().unwrap();
+    let out = req.wait_with_output().unwrap();
+    assert_eq!(exit_code(&out), 0, "{}\n{}", text(&out), env.dump());
+    assert_eq!(env.state(), "mem\n");
+}
+
+#[test]
+fn symlink_planted_at_watching_next_leaves_its_target_untouched() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let target = env.tmp.path().join("precious");
+    fs::write(&target, b"do not truncate").unwrap();
+    std::os::unix::fs::symlink(&target, env.path("watching-next")).unwrap();
+    let out = env.request(&[]);
+    assert_eq!(exit_code(&out), 0, "{}", text(&out));
+    assert_eq!(fs::read(&target).unwrap(), b"do not truncate");
+    assert!(!fs::symlink_metadata(env.path("watching"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    env.wait_log("lsusd", "was a symbolic link", DEADLINE);
+}
+
+#[test]
+fn second_lsusd_on_the_same_run_directory_refuses_to_start() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let disabled_before = fs::metadata(env.path("disabled")).unwrap().ino();
+    let out = Command::new(harness::bin("lsusd"))
+        .arg("--run-dir")
+        .arg(&env.run)
+        .arg("--sysfs")
+        .arg(&env.sys)
+        .output()
+        .unwrap();
+    assert_eq!(exit_code(&out), 1);
+    assert!(text(&out).contains("already running"), "{}", text(&out));
+    assert_eq!(
+        fs::metadata(env.path("disabled")).unwrap().ino(),
+        disabled_before
+    );
+    // The first one still works.
+    assert_eq!(exit_code(&env.request(&[])), 0);
+}
+
+#[test]
+fn restarted_lsusd_keeps_a_block_held_across_the_restart() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let ino = fs::metadata(env.path("disabled")).unwrap().ino();
+    let blocker = Blocker::open_in(&env.run).unwrap();
+    let guard = blocker.block().unwrap();
+    env.stop(0);
+    env.start_lsusd(&[]);
+    assert_eq!(fs::metadata(env.path("disabled")).unwrap().ino(), ino);
+    let req = env.request_spawn();
+    env.wait_log("lsusd", "blocked by PID", DEADLINE);
+    drop(guard);
+    let out = req.wait_with_output().unwrap();
+    assert_eq!(exit_code(&out), 1, "{}", text(&out));
+    assert_eq!(env.state(), "");
+}
+
+#[test]
+fn request_suspend_without_lsusd_says_so_and_exits_2() {
+    let env = Env::new();
+    let out = env.request(&[]);
+    assert_eq!(exit_code(&out), 2, "{}", text(&out));
+    assert!(
+        text(&out).contains("lsusd is not running"),
+        "{}",
+        text(&out)
+    );
+    // A run directory left by an lsusd that is gone.
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    env.stop(0);
+    let out = env.request(&[]);
+    assert_eq!(exit_code(&out), 2, "{}", text(&out));
+    assert!(
+        text(&out).contains("lsusd is not running"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn request_suspend_timeout_withdraws_the_request() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    // flock(1) runs request-suspend while holding a block: it times out.
+    let out = Command::new("flock")
+        .arg("-s")
+        .arg(env.path("disabled"))
+        .arg(harness::bin("request-suspend"))
+        .args(["--timeout", "0.3", "--run-dir"])
+        .arg(&env.run)
+        .output()
+        .unwrap();
+    assert_eq!(exit_code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("no answer after"), "{}", text(&out));
+    assert!(!env.path("request").exists());
+}
+
+#[test]
+fn idle_lsusd_uses_no_cpu_and_no_context_switches() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    assert_eq!(exit_code(&env.request(&[])), 0);
+    let pid = env.daemons[0].child.id();
+    let sample = || {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        let cpu: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let switches: u64 = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches"))
+            .map(|l| l.split_whitespace().last().unwrap().parse::<u64>().unwrap())
+            .sum();
+        (cpu, switches)
+    };
+    // Let the last cycle settle, then watch a quiet period.
+    thread::sleep(Duration::from_millis(200));
+    let before = sample();
+    thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        sample(),
+        before,
+        "(cpu ticks, context switches) changed while idle"
+    );
+}

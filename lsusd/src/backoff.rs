@@ -43,6 +43,11 @@ impl Backoff {
         self.until = None;
     }
 
+    /// Returns the pause set by the last failure, if any since the reset.
+    pub fn current(&self) -> Option<Duration> {
+        self.current
+    }
+
     /// Returns how long to wait from `now` before the next attempt, or
     /// `None` when an attempt may start.
     pub fn remaining(&self, now: Instant) -> Option<Duration> {

@@ -2,6 +2,7 @@
 
 mod backoff;
 mod cli;
+mod history;
 mod suspend_loop;
 mod trigger;
 mod watchers;
@@ -21,8 +22,7 @@ fn main() {
     std::process::exit(match try_main(cli) {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("lsusd: {e}");
+            lsus_daemon::logging::fatal("lsusd", &*e);
             EXIT_FAILURE
         }
     });

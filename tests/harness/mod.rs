@@ -121,7 +121,7 @@ impl Env {
         let mut args = vec!["--run-dir", &run, "--sysfs", &sys];
         args.extend_from_slice(extra);
         self.spawn("lsusd", &args);
-        self.wait_log("lsusd", "ready", DEADLINE);
+        self.wait_ready();
     }
 
     /// Starts a socket daemon (`lsused`, `wakealarmd`) and waits until its
@@ -139,7 +139,17 @@ impl Env {
         self.wait_for(&format!("{name} listening on {socket}"), DEADLINE, || {
             std::os::unix::net::UnixStream::connect(&path).is_ok()
         });
-        self.wait_log(name, "ready", DEADLINE);
+        self.wait_ready();
+    }
+
+    /// Waits until the daemon started last logs that it is ready.
+    fn wait_ready(&self) {
+        let d = self.daemons.last().expect("a daemon was started");
+        self.wait_for(
+            &format!("{} ({}) ready", d.name, d.log.display()),
+            DEADLINE,
+            || fs::read_to_string(&d.log).is_ok_and(|l| l.contains("ready")),
+        );
     }
 
     /// Runs `request-suspend` with `args` and returns its output.

@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use lsus_daemon::instance::InstanceLock;
 use lsus_proto::rundir::{self, RunDir, WAKEALARM};
+use lsus_proto::status::WAKEALARMD_STATUS;
 use lsus_sys::rtc::Rtc;
 
 use crate::cli::Cli;
@@ -34,7 +35,7 @@ fn main() -> ExitCode {
     match try_main(&cli) {
         Ok(()) => ExitCode::from(lsus_daemon::EXIT_OK as u8),
         Err(e) => {
-            eprintln!("{NAME}: {e}");
+            lsus_daemon::logging::fatal(NAME, &*e);
             ExitCode::from(lsus_daemon::EXIT_FAILURE as u8)
         }
     }
@@ -59,7 +60,8 @@ fn try_main(cli: &Cli) -> Result<(), Fatal> {
     }
     let socket = run.join(WAKEALARM);
     let listener = lsus_daemon::listener::bind(&socket, cli.socket_mode)?;
-    let mut server = Server::new(listener, watcher, timer, signals, rtc, dir);
+    let status = lsus_daemon::status::StatusFile::new(run, WAKEALARMD_STATUS);
+    let mut server = Server::new(listener, watcher, timer, signals, rtc, dir, status);
     tracing::info!("ready: listening on {}", socket.display());
     startup::announce_ready();
     let result = server.run();

@@ -91,6 +91,16 @@ pub fn init(verbose: u8, quiet: u8) {
     }
 }
 
+/// Reports the error that ends the daemon: one line, through the journal
+/// when under systemd (so it carries priority 3), else on standard error.
+pub fn fatal(name: &str, error: &dyn std::error::Error) {
+    if stderr_is_journal() {
+        tracing::error!("{error}");
+    } else {
+        eprintln!("{name}: {error}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
