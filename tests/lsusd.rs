@@ -380,3 +380,33 @@ fn idle_lsusd_uses_no_cpu_and_no_context_switches() {
         "(cpu ticks, context switches) changed while idle"
     );
 }
+
+#[test]
+fn sigterm_ends_lsusd_cleanly_when_idle_blocked_or_waiting_for_watchers() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    assert!(env.stop(0).success(), "idle\n{}", env.dump());
+
+    // While it waits for a blocker to go.
+    env.start_lsusd(&[]);
+    let blocker = Blocker::open_in(&env.run).unwrap();
+    let guard = blocker.block().unwrap();
+    let _req = env.request_spawn();
+    env.wait_log("lsusd", "blocked by PID", DEADLINE);
+    assert!(env.stop(1).success(), "blocked\n{}", env.dump());
+    drop(guard);
+
+    // While it waits for a watcher that never answers: the watcher is
+    // released (the cycle is ended for it) and lsusd exits.
+    env.start_lsusd(&[]);
+    let mut w = Watcher::open_in(&env.run).unwrap();
+    let _req = env.request_spawn();
+    assert_eq!(w.wait().unwrap(), WatchEvent::SuspendImminent);
+    assert!(env.stop(2).success(), "watchers\n{}", env.dump());
+    w.ready().unwrap();
+    assert_eq!(
+        w.wait_timeout(Some(DEADLINE)).unwrap(),
+        Some(WatchEvent::Resumed)
+    );
+    assert_eq!(env.state(), "", "no suspend on the way out");
+}

@@ -44,6 +44,7 @@ impl Backoff {
     }
 
     /// Returns the pause set by the last failure, if any since the reset.
+    #[cfg(test)]
     pub fn current(&self) -> Option<Duration> {
         self.current
     }

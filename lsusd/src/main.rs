@@ -14,7 +14,7 @@ use lsus_daemon::{instance::InstanceLock, logging, notify, signals, EXIT_FAILURE
 use lsus_proto::rundir::RunDir;
 use lsus_sys::power::SysfsPower;
 
-use crate::suspend_loop::{Config, Suspender};
+use crate::suspend_loop::{Config, Stop, Suspender};
 
 fn main() {
     let cli = cli::Cli::parse();
@@ -51,7 +51,10 @@ fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
         run,
         power,
         cfg.clone(),
-        Box::new(signals::shutdown_requested),
+        Stop {
+            requested: signals::shutdown_requested,
+            fd: signals::shutdown_fd(),
+        },
     )?;
     close_stdin();
     tracing::info!(

@@ -95,7 +95,26 @@ pub struct Suspender<P: Power> {
     backoff: Backoff,
     seq: u64,
     count_unknown_logged: bool,
-    stop: Box<dyn Fn() -> bool>,
+    stop: Stop,
+}
+
+/// How the loop learns that it should end.
+#[derive(Debug, Clone, Copy)]
+pub struct Stop {
+    /// Returns true once the daemon should stop; asked after every
+    /// interrupted wait.
+    pub requested: fn() -> bool,
+    /// Becomes readable when a stop is requested (so an idle wait ends).
+    pub fd: Option<std::os::fd::BorrowedFd<'static>>,
+}
+
+impl Stop {
+    /// Never stops (tests).
+    #[cfg(test)]
+    pub const NEVER: Stop = Stop {
+        requested: || false,
+        fd: None,
+    };
 }
 
 /// What the directory watch saw.
@@ -114,7 +133,7 @@ impl<P: Power> Suspender<P> {
         run: RunDir,
         power: P,
         cfg: Config,
-        stop: Box<dyn Fn() -> bool>,
+        stop: Stop,
     ) -> Result<Suspender<P>, LoopError> {
         let events = DirWatch::new(
             run.path(),
@@ -134,7 +153,7 @@ impl<P: Power> Suspender<P> {
             count_unknown_logged: false,
             stop,
         };
-        let notified = watchers::imminent(&s.run, s.cfg.nag_watchers, &*s.stop)?;
+        let notified = watchers::imminent(&s.run, s.cfg.nag_watchers, &s.stop.requested)?;
         watchers::resumed(&s.run, notified);
         // 1. A request from before we started is never honoured.
         s.run.remove(REQUEST)?;
@@ -185,7 +204,7 @@ impl<P: Power> Suspender<P> {
         let _ = self.drain_events()?;
 
         // 6. Tell the watchers and wait until all are ready.
-        let notified = watchers::imminent(&self.run, self.cfg.nag_watchers, &*self.stop)?;
+        let notified = watchers::imminent(&self.run, self.cfg.nag_watchers, &self.stop.requested)?;
         tracing::debug!("watchers ready after {:.1?}", notified.ready_after);
 
         // 7. The checks, in this order; then the state write.
@@ -208,7 +227,7 @@ impl<P: Power> Suspender<P> {
     /// any backoff has passed). Returns `None` on shutdown.
     fn wait_for_trigger(&mut self) -> Result<Option<Trigger>, LoopError> {
         loop {
-            if (self.stop)() {
+            if (self.stop.requested)() {
                 return Ok(None);
             }
             let _ = self.drain_events()?;
@@ -221,7 +240,7 @@ impl<P: Power> Suspender<P> {
                 Look::Grace(wait) => Some(wait),
                 Look::Idle => None,
             };
-            match self.events.wait(timeout) {
+            match self.events.wait_or(timeout, self.stop.fd) {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(LoopError::Watch(e)),
@@ -231,7 +250,7 @@ impl<P: Power> Suspender<P> {
 
     /// Step 7. Returns with `disabled` released.
     fn try_suspend(&mut self, trigger: &Trigger, count: Option<u64>) -> Result<Outcome, LoopError> {
-        if (self.stop)() {
+        if (self.stop.requested)() {
             return Ok(Outcome::Withdrawn);
         }
         if !self.try_lock_disabled()? {
@@ -298,7 +317,7 @@ impl<P: Power> Suspender<P> {
                     return Some(n);
                 }
                 // The kernel returns EINTR when a signal is pending.
-                Err(e) if e.errno() == libc::EINTR && !(self.stop)() => continue,
+                Err(e) if e.errno() == libc::EINTR && !(self.stop.requested)() => continue,
                 Err(e) => {
                     if !self.count_unknown_logged {
                         tracing::warn!(
@@ -399,7 +418,7 @@ impl<P: Power> Suspender<P> {
                     return Ok(true);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                    if (self.stop)() {
+                    if (self.stop.requested)() {
                         return Ok(false);
                     }
                 }

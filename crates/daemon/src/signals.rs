@@ -1,21 +1,36 @@
 //! Shutdown signals.
 //!
-//! SIGTERM, SIGINT and SIGHUP set a flag. The handler is installed without
-//! `SA_RESTART`, so a blocking call (a `flock` wait, `poll`, a read) returns
-//! `EINTR` and the daemon gets to look at the flag. SIGPIPE is ignored: a
-//! client that went away is an error on its write, not the daemon's death.
+//! SIGTERM, SIGINT and SIGHUP set a flag and make a descriptor readable.
+//! The handler is installed without `SA_RESTART`, so a blocking call (a
+//! `flock` wait, a read) returns `EINTR` and the daemon gets to look at the
+//! flag; a `poll` also watches [`shutdown_fd`], so a signal that arrives
+//! just before the `poll` starts is not missed (the self-pipe trick).
+//! SIGPIPE is ignored: a client that went away is an error on its write,
+//! not the daemon's death.
 
+use std::os::fd::{BorrowedFd, IntoRawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 static SHUTDOWN: AtomicBool = AtomicBool::new(false);
 static LAST: AtomicI32 = AtomicI32::new(0);
+/// The self-pipe: read end polled by the daemon, write end used by the
+/// handler; -1 until installed. Both live as long as the process.
+static PIPE_READ: AtomicI32 = AtomicI32::new(-1);
+static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_shutdown(sig: libc::c_int) {
-    // Only async-signal-safe work here: two atomic stores.
+    // Only async-signal-safe work here: atomic stores and write(2).
     LAST.store(sig, Ordering::SeqCst);
     SHUTDOWN.store(true, Ordering::SeqCst);
+    let fd = PIPE_WRITE.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: write(2) is async-signal-safe; the buffer is a static
+        // byte; the descriptor is never closed. A full pipe (EAGAIN) is
+        // fine: it is readable already.
+        unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+    }
 }
 
 extern "C" fn on_wake(_: libc::c_int) {}
@@ -29,6 +44,12 @@ fn install(sig: Signal, handler: SigHandler) -> nix::Result<()> {
 
 /// Installs the shutdown handlers and ignores SIGPIPE.
 pub fn install_shutdown_handlers() -> nix::Result<()> {
+    if PIPE_READ.load(Ordering::SeqCst) < 0 {
+        let (r, w) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
+        PIPE_WRITE.store(w.into_raw_fd(), Ordering::SeqCst);
+        PIPE_READ.store(r.into_raw_fd(), Ordering::SeqCst);
+    }
     for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
         install(sig, SigHandler::Handler(on_shutdown))?;
     }
@@ -39,6 +60,16 @@ pub fn install_shutdown_handlers() -> nix::Result<()> {
 /// blocking call with `EINTR` instead of killing the process.
 pub fn install_alarm_interrupts() -> nix::Result<()> {
     install(Signal::SIGALRM, SigHandler::Handler(on_wake))
+}
+
+/// Returns a descriptor that becomes readable (and stays so) once a
+/// shutdown signal has arrived, for `poll`; `None` before
+/// [`install_shutdown_handlers`].
+pub fn shutdown_fd() -> Option<BorrowedFd<'static>> {
+    let fd = PIPE_READ.load(Ordering::SeqCst);
+    // SAFETY: the read end is never closed once stored, so it outlives
+    // any borrow.
+    (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
 /// Returns true once a shutdown signal has arrived.

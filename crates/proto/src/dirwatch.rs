@@ -36,7 +36,20 @@ impl DirWatch {
     ///
     /// A signal ends the wait with `ErrorKind::Interrupted`.
     pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        let mut fds = [PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
+        self.wait_or(timeout, None)
+    }
+
+    /// As [`DirWatch::wait`], but also ends when `other` becomes readable
+    /// (a daemon's shutdown descriptor).
+    pub fn wait_or(
+        &self,
+        timeout: Option<Duration>,
+        other: Option<BorrowedFd<'_>>,
+    ) -> io::Result<bool> {
+        let mut fds = vec![PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
+        if let Some(fd) = other {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
         let timeout = match timeout {
             None => PollTimeout::NONE,
             // Round up: a wait that ends a hair early would spin.
@@ -46,8 +59,8 @@ impl DirWatch {
             )
             .unwrap_or(PollTimeout::MAX),
         };
-        let n = nix::poll::poll(&mut fds, timeout).map_err(io::Error::from)?;
-        Ok(n > 0)
+        nix::poll::poll(&mut fds, timeout).map_err(io::Error::from)?;
+        Ok(fds[0].revents().is_some_and(|r| !r.is_empty()))
     }
 
     /// Waits until `deadline` at most; see [`DirWatch::wait`].

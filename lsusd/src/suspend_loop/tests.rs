@@ -11,7 +11,7 @@ use lsus_proto::outcome::Outcome;
 use lsus_proto::rundir::{RunDir, REQUEST};
 use lsus_sys::power::{SimPower, SimStep, SleepState};
 
-use super::{Config, Suspender};
+use super::{Config, Stop, Suspender};
 
 struct Rig {
     _tmp: tempfile::TempDir,
@@ -25,7 +25,7 @@ fn rig(cfg: Config) -> Rig {
     let dir = tmp.path().join("run");
     let run = RunDir::create(&dir, 0o770).unwrap();
     let sim = SimPower::new();
-    let s = Suspender::start(run, sim.clone(), cfg, Box::new(|| false)).unwrap();
+    let s = Suspender::start(run, sim.clone(), cfg, Stop::NEVER).unwrap();
     Rig {
         _tmp: tmp,
         dir,
