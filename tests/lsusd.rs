@@ -410,3 +410,78 @@ fn sigterm_ends_lsusd_cleanly_when_idle_blocked_or_waiting_for_watchers() {
     );
     assert_eq!(env.state(), "", "no suspend on the way out");
 }
+
+/// Compiles tests/c/original_client.c (a client written like the
+/// original's C clients) into the test's temp directory.
+fn original_client(env: &Env) -> std::path::PathBuf {
+    let out = env.tmp.path().join("original_client");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/original_client.c");
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-O2", "-Wall", "-Werror", "-o"])
+        .arg(&out)
+        .arg(src)
+        .status()
+        .expect("a C compiler (cc) is needed for this test");
+    assert!(status.success(), "cc failed");
+    out
+}
+
+#[test]
+fn c_client_of_the_original_blocks_watches_aborts_and_requests() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let client = original_client(&env);
+    let c = |args: &[&str]| {
+        let mut cmd = Command::new(&client);
+        cmd.arg(&env.run).args(args);
+        cmd
+    };
+    // A C watcher sees one whole cycle, requested by the C client.
+    let mut watcher = c(&["watch", "1"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = std::io::BufReader::new(watcher.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line, "watching\n");
+    let req = c(&["request"]).output().unwrap();
+    assert_eq!(text(&req), "request done\n");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(rest, "suspend\nresumed\n");
+    assert!(watcher.wait().unwrap().success());
+    assert_eq!(env.state(), "mem\n");
+    assert!(matches!(
+        env.outcome().unwrap().outcome,
+        libsus::Outcome::Suspended { .. }
+    ));
+
+    // A C blocker holding LOCK_SH makes request-suspend report "blocked".
+    env.clear_state();
+    let mut blocker = c(&["block", "1"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(blocker.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "blocked\n");
+    let out = env.request(&[]);
+    assert_eq!(exit_code(&out), 1, "{}", text(&out));
+    blocker.wait().unwrap();
+    assert_eq!(env.state(), "");
+
+    // A C client reading `disabled` while a watcher is notified aborts.
+    let mut w = Watcher::open_in(&env.run).unwrap();
+    let abort = c(&["abort"]);
+    let t = thread::spawn(move || {
+        let mut abort = abort;
+        assert_eq!(w.wait().unwrap(), WatchEvent::SuspendImminent);
+        assert!(abort.status().unwrap().success());
+        w.ready().unwrap();
+        w.wait().unwrap()
+    });
+    let out = env.request(&[]);
+    assert_eq!(t.join().unwrap(), WatchEvent::Resumed);
+    assert_eq!(exit_code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("aborted"), "{}", text(&out));
+    assert_eq!(env.state(), "");
+}
