@@ -485,3 +485,31 @@ fn c_client_of_the_original_blocks_watches_aborts_and_requests() {
     assert!(text(&out).contains("aborted"), "{}", text(&out));
     assert_eq!(env.state(), "");
 }
+
+#[test]
+fn hostile_entries_in_the_run_directory_do_not_stop_lsusd() {
+    let mut env = Env::new();
+    env.start_lsusd(&["--immediate-grace-ms", "100"]);
+    // A directory as `request`: one attempt, then it is removed.
+    fs::create_dir(env.path("request")).unwrap();
+    env.wait_for("directory request handled", DEADLINE, || {
+        !env.path("request").exists() && env.outcome_seq() == 1
+    });
+    // A directory and a FIFO as `immediate`: removed, no attempt.
+    fs::create_dir(env.path("immediate")).unwrap();
+    env.wait_for("directory immediate removed", DEADLINE, || {
+        !env.path("immediate").exists()
+    });
+    nix::unistd::mkfifo(
+        &env.path("immediate"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    env.wait_for("FIFO immediate removed", DEADLINE, || {
+        !env.path("immediate").exists()
+    });
+    assert_eq!(env.outcome_seq(), 1);
+    // Still serving.
+    assert_eq!(exit_code(&env.request(&[])), 0);
+    assert!(env.exited(0).is_none());
+}

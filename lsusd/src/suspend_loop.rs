@@ -156,7 +156,7 @@ impl<P: Power> Suspender<P> {
         let notified = watchers::imminent(&s.run, s.cfg.nag_watchers, &s.stop.requested)?;
         watchers::resumed(&s.run, notified);
         // 1. A request from before we started is never honoured.
-        s.run.remove(REQUEST)?;
+        s.run.remove_any(REQUEST)?;
         Ok(s)
     }
 
@@ -192,7 +192,7 @@ impl<P: Power> Suspender<P> {
             let gone = self.wait_for_blockers()?;
             let record = self.record(Outcome::Blocked { pids })?;
             // 1. (next round) The request is dropped, not kept pending.
-            self.run.remove(REQUEST)?;
+            self.run.remove_any(REQUEST)?;
             return Ok(gone.then_some(record));
         }
 
@@ -219,7 +219,7 @@ impl<P: Power> Suspender<P> {
 
         // 1. (next round) The request is done; any left over is old and
         // never honoured.
-        self.run.remove(REQUEST)?;
+        self.run.remove_any(REQUEST)?;
         Ok(Some(record))
     }
 

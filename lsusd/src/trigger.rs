@@ -66,6 +66,14 @@ pub fn look(run: &RunDir, grace: Duration) -> Result<Look, RunDirError> {
                 return Ok(Look::Idle);
             }
         };
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            tracing::warn!(
+                "removing {}: not a regular file",
+                run.join(IMMEDIATE).display()
+            );
+            run.remove_any(IMMEDIATE)?;
+            return Ok(Look::Idle);
+        }
         let lock_err = |source| RunDirError {
             op: "lock",
             path: run.join(IMMEDIATE),

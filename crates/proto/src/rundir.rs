@@ -33,6 +33,9 @@ pub const WATCHING: &str = "watching";
 pub const WATCHING_NEXT: &str = "watching-next";
 /// The outcome of the last attempt (an addition of the port).
 pub const OUTCOME: &str = "outcome";
+/// The last outcomes, oldest first, one record line each (an addition of
+/// the port, bounded; see `lsusctl history`).
+pub const HISTORY: &str = "history";
 /// lsused's socket.
 pub const REGISTRATION: &str = "registration";
 /// wakealarmd's socket.
@@ -319,8 +322,9 @@ impl RunDir {
         }
     }
 
-    /// Removes `name` whatever it is; an empty directory too.
-    fn remove_any(&self, name: &str) -> Result<(), RunDirError> {
+    /// Removes `name` whatever it is (file, link, FIFO, socket, empty
+    /// directory). Missing is fine.
+    pub fn remove_any(&self, name: &str) -> Result<(), RunDirError> {
         match nix::unistd::unlinkat(self.raw(), name, UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => Ok(()),
             Err(Errno::EISDIR) | Err(Errno::EPERM) => {
