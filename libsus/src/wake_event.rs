@@ -24,13 +24,25 @@
 //! The original library made the application drain its descriptors
 //! before answering by giving the socket a lower libevent priority; here
 //! the application calls [`WakeEvents::ready`] itself once it has.
+//!
+//! When lsused stops (it is restarted, or lsusd restarts and takes lsused
+//! with it) the connection ends, and EOF is lsused's way of saying
+//! "reconnect". [`WakeEvents`] then connects again, waiting up to
+//! [`WakeEvents::set_reconnect_timeout`] (10 s by default) for the new
+//! lsused, and registers the same descriptors again: it keeps a duplicate
+//! of each for that purpose. The application notices nothing, except that
+//! an `S` still unanswered when the old lsused went away needs no `R` any
+//! more.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use inotify::WatchMask;
+use lsus_proto::dirwatch::DirWatch;
 
 use lsus_proto::registration::{
     send_byte, send_watch, ClientMessage, RegistrationError, ServerMessage, MAX_FDS_PER_WATCH,
@@ -42,6 +54,14 @@ use crate::{Error, Result};
 
 /// How long connecting and registering wait for lsused's `A`.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a lost connection is retried by default.
+pub const RECONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest pause between two connection attempts while lsused is away
+/// (the socket's creation ends a pause early; a socket that exists but
+/// does not accept yet is tried again after this).
+const RECONNECT_RETRY: Duration = Duration::from_millis(100);
 
 /// What a [`WakeEvents`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +121,14 @@ pub enum WakeEvent {
 #[derive(Debug)]
 pub struct WakeEvents {
     sock: UnixStream,
+    /// The socket's path, to connect again.
+    path: PathBuf,
+    /// Duplicates of every registered descriptor, to register again.
+    registered: Vec<OwnedFd>,
+    reconnect_timeout: Duration,
+    /// Inside a reconnect: an EOF now is final.
+    reconnecting: bool,
+    reconnects: u64,
     /// `A`s still owed for a connect or a `W`.
     acks_due: usize,
     /// `SuspendImminent` was reported and `R` not yet sent.
@@ -140,16 +168,14 @@ impl WakeEvents {
     /// ```
     pub fn connect_in(dir: &Path) -> Result<WakeEvents> {
         let path = dir.join(REGISTRATION);
-        let sock = UnixStream::connect(&path).map_err(|e| {
-            Error::io(
-                format!("cannot connect to {} (is lsused running?)", path.display()),
-                e,
-            )
-        })?;
-        sock.set_nonblocking(true)
-            .map_err(|e| Error::io("cannot make the lsused socket non-blocking", e))?;
+        let sock = connect(&path)?;
         let mut events = WakeEvents {
             sock,
+            path,
+            registered: Vec::new(),
+            reconnect_timeout: RECONNECT_TIMEOUT,
+            reconnecting: false,
+            reconnects: 0,
             acks_due: 1,
             pending: false,
             queue: VecDeque::new(),
@@ -162,9 +188,10 @@ impl WakeEvents {
     ///
     /// lsused keeps its own copies, watched for `POLLIN|POLLPRI`: the
     /// caller may close its descriptors afterwards (but then it will not be
-    /// able to drain them). More than 253 descriptors go in several
-    /// messages; an empty slice does nothing. May be called again at any
-    /// time to add more.
+    /// able to drain them). This object keeps a duplicate of each too, to
+    /// register them again after a reconnect (see the module docs). More
+    /// than 253 descriptors go in several messages; an empty slice does
+    /// nothing. May be called again at any time to add more.
     ///
     /// ```no_run
     /// # let mut events = libsus::WakeEvents::connect()?;
@@ -174,21 +201,72 @@ impl WakeEvents {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn register<F: AsFd>(&mut self, fds: &[F]) -> Result<()> {
-        for chunk in fds.chunks(MAX_FDS_PER_WATCH) {
-            send_watch(self.sock.as_fd(), chunk).map_err(|e| match e {
+        let mut dups = Vec::with_capacity(fds.len());
+        for fd in fds {
+            dups.push(
+                fd.as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|e| Error::io("cannot duplicate a descriptor to register", e))?,
+            );
+        }
+        let first_new = self.registered.len();
+        self.registered.extend(dups);
+        let sent = self.send_registered(first_new);
+        if sent.is_err() {
+            // Not registered: not to be registered again either.
+            self.registered.truncate(first_new);
+        }
+        sent
+    }
+
+    /// Sends `W` with the kept descriptors from index `from` on, in chunks,
+    /// each answered by an `A`.
+    fn send_registered(&mut self, from: usize) -> Result<()> {
+        let mut start = from;
+        while start < self.registered.len() {
+            let end = (start + MAX_FDS_PER_WATCH).min(self.registered.len());
+            send_watch(self.sock.as_fd(), &self.registered[start..end]).map_err(|e| match e {
                 RegistrationError::Io(e) => Error::io("cannot send W to lsused", e),
                 other => Error::Protocol(other.to_string()),
             })?;
             self.acks_due += 1;
             self.await_acks()?;
+            start = end;
         }
         Ok(())
+    }
+
+    /// Sets how long a lost connection is retried before
+    /// [`WakeEvents::poll_event`] and the other calls fail
+    /// ([`RECONNECT_TIMEOUT`] by default; zero: never reconnect, an EOF
+    /// from lsused is an error at once).
+    ///
+    /// ```no_run
+    /// # let mut events = libsus::WakeEvents::connect()?;
+    /// events.set_reconnect_timeout(std::time::Duration::from_secs(30));
+    /// # Ok::<(), libsus::Error>(())
+    /// ```
+    pub fn set_reconnect_timeout(&mut self, timeout: Duration) {
+        self.reconnect_timeout = timeout;
+    }
+
+    /// Returns how many times the connection to lsused was lost and
+    /// established again.
+    ///
+    /// ```no_run
+    /// # let events = libsus::WakeEvents::connect()?;
+    /// println!("lsused restarted {} times", events.reconnects());
+    /// # Ok::<(), libsus::Error>(())
+    /// ```
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects
     }
 
     /// Returns the next event without blocking, or `None` if there is none.
     ///
     /// Call it when [`as_fd`](AsFd::as_fd) is readable, and again until it
-    /// returns `None`.
+    /// returns `None`. When lsused has gone away this reconnects, which
+    /// blocks until the new lsused answers (or the reconnect time-out).
     ///
     /// ```no_run
     /// # let mut events = libsus::WakeEvents::connect()?;
@@ -288,7 +366,10 @@ impl WakeEvents {
         let mut buf = [0u8; 64];
         loop {
             let n = match self.sock.read(&mut buf) {
-                Ok(0) => return Err(closed()),
+                Ok(0) if self.reconnecting || self.reconnect_timeout.is_zero() => {
+                    return Err(closed())
+                }
+                Ok(0) => return self.reconnect(),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -314,6 +395,40 @@ impl WakeEvents {
                 }
             }
         }
+    }
+
+    /// lsused closed the connection: connects again (waiting for the new
+    /// lsused until the reconnect time-out) and registers everything
+    /// again. The socket keeps its descriptor number.
+    fn reconnect(&mut self) -> Result<()> {
+        let deadline = Instant::now() + self.reconnect_timeout;
+        let fresh = connect_until(&self.path, deadline).map_err(|e| {
+            Error::io(
+                format!(
+                    "lsused closed the connection and did not come back within {:?}",
+                    self.reconnect_timeout
+                ),
+                io::Error::other(e.to_string()),
+            )
+        })?;
+        // Keep the number, so a poll loop holding it needs no change.
+        nix::unistd::dup3(
+            fresh.as_raw_fd(),
+            self.sock.as_raw_fd(),
+            nix::fcntl::OFlag::O_CLOEXEC,
+        )
+        .map_err(|e| Error::io("cannot replace the lsused socket", e.into()))?;
+        drop(fresh);
+        // The old lsused's attempt is over for us: no `R` is owed to the new one.
+        self.pending = false;
+        self.queue.clear();
+        self.acks_due = 1;
+        self.reconnecting = true;
+        let result = self.await_acks().and_then(|()| self.send_registered(0));
+        self.reconnecting = false;
+        result?;
+        self.reconnects += 1;
+        Ok(())
     }
 
     /// Waits until every owed `A` has arrived; `S` bytes that come
@@ -352,6 +467,48 @@ impl WakeEvents {
             Ok(n) => Ok(n > 0),
             Err(nix::errno::Errno::EINTR) => Ok(true),
             Err(e) => Err(Error::io("cannot wait for lsused", e.into())),
+        }
+    }
+}
+
+/// Connects to lsused's socket at `path` (non-blocking).
+fn connect(path: &Path) -> Result<UnixStream> {
+    let sock = UnixStream::connect(path).map_err(|e| {
+        Error::io(
+            format!("cannot connect to {} (is lsused running?)", path.display()),
+            e,
+        )
+    })?;
+    sock.set_nonblocking(true)
+        .map_err(|e| Error::io("cannot make the lsused socket non-blocking", e))?;
+    Ok(sock)
+}
+
+/// Connects to `path`, waiting until `deadline` for a server that is not
+/// there yet (no socket, or one that refuses: lsused is restarting).
+fn connect_until(path: &Path, deadline: Instant) -> Result<UnixStream> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    // The socket's creation ends a wait early.
+    let mut watch = DirWatch::new(dir, WatchMask::CREATE).ok();
+    loop {
+        let err = match connect(path) {
+            Ok(sock) => return Ok(sock),
+            Err(e) => e,
+        };
+        let retry = matches!(&err, Error::Io { source, .. }
+            if matches!(source.raw_os_error(), Some(libc::ENOENT) | Some(libc::ECONNREFUSED)));
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !retry || left.is_zero() {
+            return Err(err);
+        }
+        let pause = left.min(RECONNECT_RETRY);
+        match watch.as_mut() {
+            Some(w) => {
+                if matches!(w.wait(Some(pause)), Ok(true)) {
+                    let _ = w.drain(|_, _| {});
+                }
+            }
+            None => std::thread::sleep(pause),
         }
     }
 }
@@ -492,9 +649,76 @@ mod tests {
             Err(Error::Protocol(_))
         ));
         let mut ev = WakeEvents::connect_in(t.path()).unwrap();
+        ev.set_reconnect_timeout(Duration::ZERO);
         go.send(()).unwrap();
         let _s = server.join().unwrap();
         let err = ev.wait_timeout(Some(Duration::from_secs(5))).unwrap_err();
         assert!(err.to_string().contains("closed the connection"), "{err}");
+    }
+
+    #[test]
+    fn a_restarted_lsused_gets_the_descriptors_again() {
+        let (t, listener) = fake();
+        let path = t.path().join(REGISTRATION);
+        let server = std::thread::spawn(move || {
+            // The first lsused: greets, takes the descriptors, stops.
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b"A").unwrap();
+            let Received::Byte { byte: b'W', fds } = recv(&s) else {
+                panic!("expected W");
+            };
+            assert_eq!(fds.len(), 2);
+            s.write_all(b"A").unwrap();
+            drop(s);
+            drop(listener);
+            std::fs::remove_file(&path).unwrap();
+            // A moment later a new one listens on the same path.
+            std::thread::sleep(Duration::from_millis(150));
+            let listener = UnixListener::bind(&path).unwrap();
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b"A").unwrap();
+            let Received::Byte { byte: b'W', fds } = recv(&s) else {
+                panic!("expected W again");
+            };
+            s.write_all(b"A").unwrap();
+            s.write_all(b"S").unwrap();
+            let Received::Byte { byte: b'R', .. } = recv(&s) else {
+                panic!("expected R");
+            };
+            fds.len()
+        });
+        let mut ev = WakeEvents::connect_in(t.path()).unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        ev.register(&[&r, &w]).unwrap();
+        let fd = ev.as_fd().as_raw_fd();
+        drop((r, w)); // the duplicates kept by WakeEvents are what is sent again
+        assert_eq!(
+            ev.wait_timeout(Some(Duration::from_secs(5))).unwrap(),
+            Some(WakeEvent::SuspendImminent)
+        );
+        assert_eq!(ev.reconnects(), 1);
+        assert_eq!(ev.as_fd().as_raw_fd(), fd, "the descriptor number is kept");
+        ev.ready().unwrap();
+        assert_eq!(server.join().unwrap(), 2);
+    }
+
+    #[test]
+    fn reconnect_gives_up_after_the_timeout() {
+        let (t, listener) = fake();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b"A").unwrap();
+            // The listener goes with the thread; its socket file stays and
+            // refuses connections, like a crashed lsused's.
+        });
+        let mut ev = WakeEvents::connect_in(t.path()).unwrap();
+        ev.set_reconnect_timeout(Duration::from_millis(300));
+        server.join().unwrap();
+        let start = Instant::now();
+        let err = ev.wait_timeout(Some(Duration::from_secs(5))).unwrap_err();
+        assert!(err.to_string().contains("did not come back"), "{err}");
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        assert!(start.elapsed() < Duration::from_secs(4));
+        assert_eq!(ev.reconnects(), 0);
     }
 }

@@ -361,6 +361,7 @@ impl<P: Power> Suspender<P> {
         {
             tracing::error!("cannot record the outcome: {e}");
         }
+        crate::history::append(&self.run, &record);
         Ok(record)
     }
 

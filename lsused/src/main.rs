@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use lsus_daemon::instance::{InstanceError, InstanceLock};
 use lsus_daemon::listener::{self, ListenError};
+use lsus_daemon::status::StatusFile;
 use lsus_daemon::{logging, notify, signals, EXIT_FAILURE, EXIT_OK};
 use lsus_proto::rundir::{self, RunDir, RunDirError};
+use lsus_proto::status::LSUSED_STATUS;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
@@ -44,7 +46,7 @@ fn main() {
     std::process::exit(match try_main(&cli) {
         Ok(()) => EXIT_OK,
         Err(e) => {
-            tracing::error!("{e}");
+            logging::fatal("lsused", &e);
             EXIT_FAILURE
         }
     });
@@ -74,7 +76,17 @@ fn try_main(cli: &Cli) -> Result<(), Error> {
             None => String::new(),
         }
     );
-    let mut server = Server::new(signals, watcher, Acceptor::new(listener), cli.reply_timeout);
+    let status = StatusFile::new(
+        RunDir::open(run.path()).map_err(Error::RunDir)?,
+        LSUSED_STATUS,
+    );
+    let mut server = Server::new(
+        signals,
+        watcher,
+        Acceptor::new(listener),
+        cli.reply_timeout,
+        status,
+    );
     let Stop::Signal(name) = server.run()?;
     notify::stopping();
     tracing::info!("{name}: shutting down");

@@ -15,7 +15,9 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use libsus::{WatchEvent, Watcher};
+use lsus_daemon::status::StatusFile;
 use lsus_proto::registration::{RecvBuffer, ServerMessage};
+use lsus_proto::status::LsusedStatus;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signalfd::SignalFd;
 
@@ -78,6 +80,8 @@ pub struct Server {
     /// came back.
     tokens: Vec<Token>,
     ready: Vec<(Token, PollFlags)>,
+    /// `RUN/lsused.status`, for `lsusctl status`.
+    status: StatusFile,
 }
 
 /// How the loop ended.
@@ -94,6 +98,7 @@ impl Server {
         watcher: Watcher,
         acceptor: Acceptor,
         reply_timeout: Option<Duration>,
+        status: StatusFile,
     ) -> Server {
         Server {
             signals,
@@ -106,12 +111,14 @@ impl Server {
             recv: RecvBuffer::new(),
             tokens: Vec::new(),
             ready: Vec::new(),
+            status,
         }
     }
 
     /// Runs until a shutdown signal arrives.
     pub fn run(&mut self) -> Result<Stop, LoopError> {
         loop {
+            self.publish_status();
             self.wait()?;
             let ready = std::mem::take(&mut self.ready);
             for &(token, revents) in &ready {
@@ -139,6 +146,9 @@ impl Server {
         let timeout = [
             self.cycle.as_ref().and_then(|c| c.timeout(now)),
             self.acceptor.pause_left(now),
+            self.status
+                .deadline()
+                .map(|d| d.saturating_duration_since(now)),
         ]
         .into_iter()
         .flatten()
@@ -530,6 +540,16 @@ impl Server {
         for (id, e) in failed {
             self.drop_client(id, Reason::SendFailed(e));
         }
+    }
+
+    /// Hands the counts to the status file (written only when they
+    /// changed, and rate-limited).
+    fn publish_status(&mut self) {
+        let status = LsusedStatus {
+            clients: self.clients.len(),
+            descriptors: self.clients.values().map(|c| c.fds.len()).sum(),
+        };
+        self.status.publish(status.to_string(), Instant::now());
     }
 
     // ----- the clock (only while answers are awaited) -----------------

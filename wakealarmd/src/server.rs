@@ -17,6 +17,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libsus::{WatchEvent, Watcher};
+use lsus_daemon::status::StatusFile;
+use lsus_proto::status::WakealarmdStatus;
 use lsus_proto::wakealarm::{error_line, time_line, ParseError, GREETING, NOW, WRITE_GRACE};
 use lsus_sys::rtc::Rtc;
 use nix::errno::Errno;
@@ -73,6 +75,8 @@ pub struct Server {
     partials: BTreeSet<(Instant, ConnId)>,
     /// Accepting is paused until then (out of descriptors).
     accept_paused_until: Option<Instant>,
+    /// `RUN/wakealarmd.status`, for `lsusctl status`.
+    status: StatusFile,
 }
 
 /// What poll reported for the fixed descriptors and each client.
@@ -104,6 +108,7 @@ impl Server {
         signals: ShutdownSignals,
         rtc: Rtc,
         run_dir: PathBuf,
+        status: StatusFile,
     ) -> Server {
         Server {
             listener,
@@ -117,6 +122,7 @@ impl Server {
             next_id: 1,
             partials: BTreeSet::new(),
             accept_paused_until: None,
+            status,
         }
     }
 
@@ -124,6 +130,7 @@ impl Server {
     pub fn run(&mut self) -> Result<&'static str, ServerError> {
         loop {
             self.settle()?;
+            self.publish_status();
             let ready = match self.wait() {
                 Ok(ready) => ready,
                 Err(Errno::EINTR) => continue,
@@ -196,10 +203,10 @@ impl Server {
     /// end of an accept pause is awaited.
     fn poll_timeout(&self, now: Instant) -> PollTimeout {
         let write_end = self.partials.first().map(|&(since, _)| since + WRITE_GRACE);
-        let deadline = match (write_end, self.accept_paused_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = [write_end, self.accept_paused_until, self.status.deadline()]
+            .into_iter()
+            .flatten()
+            .min();
         match deadline {
             None => PollTimeout::NONE,
             Some(at) => {
@@ -225,6 +232,19 @@ impl Server {
             tracing::info!("no alarm needs the system awake any more: suspend allowed");
         }
         Ok(())
+    }
+
+    /// Hands the counts to the status file (written only when they
+    /// changed, and rate-limited).
+    fn publish_status(&mut self) {
+        let blocking = self.schedule.blocking();
+        let status = WakealarmdStatus {
+            connections: self.schedule.len(),
+            pending: self.schedule.len().saturating_sub(blocking),
+            blocking,
+            next: self.schedule.earliest(),
+        };
+        self.status.publish(status.to_string(), Instant::now());
     }
 
     /// Sends `Now` to every connection whose time is at or before `now`.

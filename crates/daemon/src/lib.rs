@@ -1,5 +1,6 @@
 //! What the lsusd daemons share: logging set-up, systemd readiness,
-//! shutdown signals, the single-instance lock and listening sockets.
+//! shutdown signals, the single-instance lock, listening sockets and status
+//! files.
 //!
 //! Daemons depend on this crate and on `lsus-proto`, never on each other.
 
@@ -8,6 +9,7 @@ pub mod listener;
 pub mod logging;
 pub mod notify;
 pub mod signals;
+pub mod status;
 
 /// Exit code: everything went well.
 pub const EXIT_OK: i32 = 0;

@@ -13,6 +13,8 @@
 //! RUN/watching        empty while awake; 1 byte = suspend imminent
 //! RUN/watching-next   renamed over `watching` after resume (+2 bytes)
 //! RUN/outcome         (port) one line: the outcome of the last attempt
+//! RUN/history         (port) the last outcomes, one line each, oldest first
+//! RUN/*.status        (port) counts published by lsused and wakealarmd
 //! RUN/registration    lsused socket: bytes A W S R
 //! RUN/wakealarm       wakealarmd socket: decimal lines, "Now"
 //! ```
@@ -25,4 +27,5 @@ pub mod outcome;
 pub mod proclocks;
 pub mod registration;
 pub mod rundir;
+pub mod status;
 pub mod wakealarm;

@@ -1,0 +1,138 @@
+//! The command line of `lsusctl`, and its exit codes.
+//!
+//! A library of its own so that `crates/docgen` can build the man page
+//! and the shell completions from the same definition the binary parses.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: done (for `block`: the command's own status is used).
+pub const EXIT_OK: u8 = 0;
+/// Exit code: something failed that has no code of its own.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code: the command line is wrong (clap's code).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: lsusd is not running on the run directory.
+pub const EXIT_NOT_RUNNING: u8 = 3;
+/// Exit code: permission denied (not in the run directory's group).
+pub const EXIT_PERMISSION: u8 = 4;
+/// Exit code of `block`: the command was found but could not be run.
+pub const EXIT_CANNOT_RUN: u8 = 126;
+/// Exit code of `block`: the command was not found.
+pub const EXIT_NOT_FOUND: u8 = 127;
+
+/// lsusctl — why won't this machine sleep?
+///
+/// Looks at lsusd and its helpers through the run directory: who blocks
+/// suspend (`status`), keeps the machine awake while a command runs
+/// (`block`), prints suspends and resumes as they happen (`watch`) and
+/// lists the last outcomes (`history`). It needs the permissions of a
+/// member of the run directory's group (`suspend` when installed with the
+/// systemd units).
+#[derive(Debug, Parser)]
+#[command(name = "lsusctl", version, about, long_about)]
+pub struct Cli {
+    /// Run directory of lsusd [default: /run/suspend].
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = lsus_proto::rundir::RUN_DIR_ENV,
+        global = true
+    )]
+    pub run_dir: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Is suspend blocked and by whom; immediate mode, watchers, lsused,
+    /// wakealarmd and the last outcomes.
+    ///
+    /// Blockers are the holders of a shared lock on RUN/disabled as
+    /// /proc/locks shows them, named by PID, user and command line.
+    Status {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+
+        /// How many of the last outcomes to show.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        last: usize,
+    },
+
+    /// Run a command with suspend blocked, and exit with its status.
+    ///
+    /// Holds a shared lock on RUN/disabled while CMD runs (the equivalent
+    /// of systemd-inhibit). If a suspend is being entered, waits until the
+    /// machine has resumed before starting CMD. Exits with CMD's status,
+    /// 128+N when a signal N ended it, 127 when it was not found, 126 when
+    /// it could not be run. SIGTERM and SIGHUP are passed on to CMD.
+    Block {
+        /// Why suspend is blocked; `lsusctl status` shows it.
+        #[arg(long, value_name = "TEXT")]
+        why: Option<String>,
+
+        /// The command and its arguments.
+        #[arg(
+            value_name = "CMD",
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        command: Vec<OsString>,
+    },
+
+    /// Print each suspend and resume as it happens, until interrupted.
+    ///
+    /// Registers as a watcher of lsusd (and answers at once, so it never
+    /// delays a suspend). Each line has the local time; a resume line also
+    /// the time since the suspend line and, where lsusd recorded it, the
+    /// outcome of the attempt.
+    Watch {
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// The last outcomes recorded by lsusd (RUN/history), oldest first.
+    History {
+        /// One JSON array instead of text.
+        #[arg(long)]
+        json: bool,
+
+        /// Only the last N outcomes.
+        #[arg(short = 'n', long, value_name = "N")]
+        lines: Option<usize>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn block_takes_everything_after_the_command_as_its_arguments() {
+        let cli = Cli::try_parse_from([
+            "lsusctl", "block", "--why", "backup", "--", "rsync", "-a", "--why", "x",
+        ])
+        .unwrap();
+        let Command::Block { why, command } = cli.command else {
+            panic!("not block");
+        };
+        assert_eq!(why.as_deref(), Some("backup"));
+        assert_eq!(command, ["rsync", "-a", "--why", "x"]);
+        assert!(Cli::try_parse_from(["lsusctl", "block"]).is_err());
+    }
+}

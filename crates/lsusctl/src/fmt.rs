@@ -1,0 +1,93 @@
+//! Output helpers: local time, durations and JSON strings.
+//!
+//! JSON is written by hand: the objects are small and flat, and a JSON
+//! library would be a dependency for a dozen lines.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Returns seconds since the epoch, with fractions.
+pub fn epoch(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Formats `t` as local time, `YYYY-MM-DD HH:MM:SS.mmm`.
+pub fn local_time(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = libc::time_t::try_from(since.as_secs()).unwrap_or(libc::time_t::MAX);
+    // SAFETY: `tm` is plain data that localtime_r fills in; both pointers
+    // are valid for the duration of the call and not aliased.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&secs, &mut tm).is_null() {
+            return format!("@{}.{:03}", since.as_secs(), since.subsec_millis());
+        }
+        tm
+    };
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        since.subsec_millis()
+    )
+}
+
+/// Returns `s` as a JSON string literal.
+pub fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Returns `s` as a JSON string literal, or `null`.
+pub fn json_opt(s: Option<&str>) -> String {
+    s.map_or_else(|| "null".into(), json_str)
+}
+
+/// Returns a number as JSON (`null` for NaN and infinities).
+pub fn json_f64(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        "null".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_str("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+        assert_eq!(json_opt(None), "null");
+        assert_eq!(json_f64(f64::NAN), "null");
+        assert_eq!(json_f64(1.5), "1.500");
+    }
+
+    #[test]
+    fn local_time_has_date_time_and_millis() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_764_067_200_125);
+        let s = local_time(t);
+        assert_eq!(s.len(), "2025-11-25 10:40:00.125".len(), "{s}");
+        assert!(s.ends_with(".125"), "{s}");
+        assert!(s.starts_with("2025-11-2"), "{s}");
+    }
+}

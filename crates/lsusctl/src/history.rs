@@ -1,0 +1,141 @@
+//! `lsusctl history`: the outcomes lsusd recorded in `RUN/history`.
+
+use std::fmt::Write as _;
+
+use lsus_proto::outcome::{Outcome, Record};
+use lsus_proto::rundir::{RunDir, HISTORY, OUTCOME};
+
+use crate::error::Error;
+use crate::fmt::{epoch, json_f64, json_str, local_time};
+use crate::status::read_text;
+
+/// Returns the last `n` (all if `None`) records, oldest first: from
+/// `RUN/history`, or from `RUN/outcome` when there is no history (an
+/// lsusd without one). Lines that cannot be parsed are skipped.
+pub fn read(run: &RunDir, n: Option<usize>) -> Result<Vec<Record>, Error> {
+    let text = match read_text(run, HISTORY)? {
+        Some(t) => t,
+        None => read_text(run, OUTCOME)?.unwrap_or_default(),
+    };
+    let mut records: Vec<Record> = text.lines().filter_map(|l| l.parse().ok()).collect();
+    if let Some(n) = n {
+        let skip = records.len().saturating_sub(n);
+        records.drain(..skip);
+    }
+    Ok(records)
+}
+
+/// Describes an outcome for a person: "suspended for 3.2 s", "blocked by
+/// PID 812"…
+pub fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Suspended { seconds } => format!("suspended for {seconds:.1} s"),
+        other => other.to_string(),
+    }
+}
+
+/// Formats one record as a line of text (no newline).
+pub fn line(r: &Record) -> String {
+    format!("{}  {}", local_time(r.time), describe(&r.outcome))
+}
+
+/// Formats one record as a JSON object.
+pub fn json(r: &Record) -> String {
+    let mut out = format!(
+        "{{\"seq\":{},\"time\":{},\"outcome\":{},\"description\":{}",
+        r.seq,
+        json_f64(epoch(r.time)),
+        json_str(r.outcome.word()),
+        json_str(&describe(&r.outcome))
+    );
+    match &r.outcome {
+        Outcome::Suspended { seconds } => {
+            let _ = write!(out, ",\"seconds\":{}", json_f64(*seconds));
+        }
+        Outcome::Blocked { pids } => {
+            let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+            let _ = write!(out, ",\"pids\":[{}]", list.join(","));
+        }
+        Outcome::WriteFailed { errno } => {
+            let _ = write!(out, ",\"errno\":{errno}");
+        }
+        _ => {}
+    }
+    out.push('}');
+    out
+}
+
+/// Runs `lsusctl history`.
+pub fn run(dir: &std::path::Path, json_out: bool, n: Option<usize>) -> Result<String, Error> {
+    // The history outlives lsusd; reading it does not need lsusd running.
+    let run = RunDir::open(dir).map_err(|e| {
+        if e.errno() == Some(libc::ENOENT) {
+            Error::NotRunning {
+                dir: dir.to_path_buf(),
+                why: "the run directory does not exist".into(),
+            }
+        } else {
+            e.into()
+        }
+    })?;
+    let records = read(&run, n)?;
+    if json_out {
+        let parts: Vec<String> = records.iter().map(json).collect();
+        return Ok(format!("[{}]\n", parts.join(",\n")));
+    }
+    let mut out = String::new();
+    for r in &records {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn reads_the_last_records_and_skips_garbage() {
+        let t = tempfile::tempdir().unwrap();
+        let run = RunDir::create(t.path().join("run"), 0o770).unwrap();
+        std::fs::write(
+            run.join(HISTORY),
+            "seq=1 time=10.000 outcome=suspended seconds=3.250\n\
+             garbage\n\
+             seq=2 time=20.000 outcome=blocked pids=7,9\n\
+             seq=3 time=30.000 outcome=aborted\n",
+        )
+        .unwrap();
+        let all = read(&run, None).unwrap();
+        assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        let two = read(&run, Some(2)).unwrap();
+        assert_eq!(two.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(describe(&all[0].outcome), "suspended for 3.2 s");
+        assert_eq!(describe(&all[1].outcome), "blocked by PIDs 7, 9");
+    }
+
+    #[test]
+    fn json_carries_the_details() {
+        let r = Record {
+            seq: 4,
+            time: UNIX_EPOCH + Duration::from_millis(1500),
+            outcome: Outcome::Blocked { pids: vec![7] },
+        };
+        assert_eq!(
+            json(&r),
+            "{\"seq\":4,\"time\":1.500,\"outcome\":\"blocked\",\
+             \"description\":\"blocked by PID 7\",\"pids\":[7]}"
+        );
+    }
+
+    #[test]
+    fn falls_back_to_the_outcome_file() {
+        let t = tempfile::tempdir().unwrap();
+        let run = RunDir::create(t.path().join("run"), 0o770).unwrap();
+        assert!(read(&run, None).unwrap().is_empty());
+        std::fs::write(run.join(OUTCOME), "seq=9 time=1.000 outcome=dry-run\n").unwrap();
+        assert_eq!(read(&run, None).unwrap()[0].seq, 9);
+    }
+}

@@ -1,0 +1,59 @@
+//! lsusctl: why won't this machine sleep? See `lsusctl --help` and
+//! lsusctl(1).
+
+mod block;
+mod error;
+mod fmt;
+mod history;
+mod procinfo;
+mod status;
+mod watch;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use lsusctl_cli::{Cli, Command, EXIT_FAILURE, EXIT_OK};
+
+use crate::error::Error;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match try_main(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("lsusctl: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Prints `text`; a closed standard output is not an error.
+fn print(text: &str) -> Result<u8, Error> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(EXIT_OK),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_OK),
+        Err(e) => {
+            eprintln!("lsusctl: cannot write to standard output: {e}");
+            Ok(EXIT_FAILURE)
+        }
+    }
+}
+
+fn try_main(cli: Cli) -> Result<u8, Error> {
+    let dir = lsus_proto::rundir::resolve(cli.run_dir.as_deref());
+    match cli.command {
+        Command::Status { json, last } => {
+            let report = status::gather(&dir, last)?;
+            if json {
+                print(&(status::json(&report) + "\n"))
+            } else {
+                print(&status::text(&report))
+            }
+        }
+        Command::Block { why: _, command } => block::run(&dir, &command),
+        Command::Watch { json } => watch::run(&dir, json).map(|()| EXIT_OK),
+        Command::History { json, lines } => print(&history::run(&dir, json, lines)?),
+    }
+}

@@ -1,0 +1,345 @@
+//! `lsusctl status`: why won't this machine sleep?
+
+use std::fmt::Write as _;
+use std::io::Read;
+
+use lsus_proto::outcome::Record;
+use lsus_proto::rundir::{Access, RunDir, DISABLED, IMMEDIATE, REQUEST, WATCHING, WATCHING_NEXT};
+use lsus_proto::status::{LsusedStatus, WakealarmdStatus, LSUSED_STATUS, WAKEALARMD_STATUS};
+
+use crate::error::Error;
+use crate::fmt::{json_opt, json_str, local_time};
+use crate::history;
+use crate::procinfo::{self, Holder};
+
+/// A helper daemon as seen from the run directory.
+#[derive(Debug)]
+pub enum Helper<S> {
+    /// Nobody holds its instance lock.
+    NotRunning,
+    /// Running with this PID; what its status file says, if readable.
+    Running {
+        /// The daemon's PID.
+        pid: u32,
+        /// Its published counts.
+        status: Option<S>,
+    },
+}
+
+/// Everything `status` reports.
+#[derive(Debug)]
+pub struct Report {
+    /// The run directory.
+    pub dir: String,
+    /// lsusd's PID.
+    pub lsusd: u32,
+    /// Holders of a shared lock on `disabled`.
+    pub blockers: Vec<Holder>,
+    /// lsusd holds `disabled` exclusively: a suspend is being entered.
+    pub entering: bool,
+    /// `watching` is not empty: an attempt is in progress.
+    pub in_progress: bool,
+    /// `request` exists.
+    pub request_pending: bool,
+    /// `None` if `immediate` does not exist, else its lock holders.
+    pub immediate: Option<Vec<Holder>>,
+    /// Holders of shared locks on `watching` and `watching-next`.
+    pub watchers: Vec<Holder>,
+    /// lsused.
+    pub lsused: Helper<LsusedStatus>,
+    /// wakealarmd.
+    pub wakealarmd: Helper<WakealarmdStatus>,
+    /// The last outcomes, oldest first.
+    pub last: Vec<Record>,
+}
+
+/// Reads `name` from `run`; `None` if it does not exist.
+pub fn read_text(run: &RunDir, name: &str) -> Result<Option<String>, Error> {
+    let mut file = match run.open_file(name, Access::READ, None, false) {
+        Ok(f) => f,
+        Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(|e| Error::Io {
+        what: format!("cannot read {}", run.join(name).display()),
+        source: e,
+    })?;
+    Ok(Some(text))
+}
+
+/// Opens the run directory and checks that lsusd serves it; returns its PID.
+pub fn open_checked(dir: &std::path::Path) -> Result<(RunDir, u32), Error> {
+    let run = RunDir::open(dir).map_err(|e| {
+        if e.errno() == Some(libc::ENOENT) {
+            Error::NotRunning {
+                dir: dir.to_path_buf(),
+                why: "the run directory does not exist".into(),
+            }
+        } else {
+            e.into()
+        }
+    })?;
+    // Searching the directory needs execute permission; a plain open does not.
+    run.stat(DISABLED)?;
+    match procinfo::daemon_pid(&run, "lsusd")? {
+        Some(pid) => Ok((run, pid)),
+        None => Err(Error::NotRunning {
+            dir: dir.to_path_buf(),
+            why: "nobody holds the lock on lsusd.pid".into(),
+        }),
+    }
+}
+
+fn helper<S: std::str::FromStr>(
+    run: &RunDir,
+    daemon: &str,
+    file: &str,
+) -> Result<Helper<S>, Error> {
+    let Some(pid) = procinfo::daemon_pid(run, daemon)? else {
+        return Ok(Helper::NotRunning);
+    };
+    let status = read_text(run, file)?.and_then(|t| t.parse().ok());
+    Ok(Helper::Running { pid, status })
+}
+
+/// Gathers the report for the run directory `dir`.
+pub fn gather(dir: &std::path::Path, last: usize) -> Result<Report, Error> {
+    let (run, lsusd) = open_checked(dir)?;
+    let locks = procinfo::holders(&run, DISABLED)?;
+    let entering = locks.iter().any(|h| h.exclusive);
+    let blockers = locks.into_iter().filter(|h| !h.exclusive).collect();
+    let in_progress = run.stat(WATCHING)?.is_some_and(|st| st.st_size > 0);
+    let request_pending = run.exists(REQUEST)?;
+    let immediate = if run.exists(IMMEDIATE)? {
+        Some(procinfo::holders(&run, IMMEDIATE)?)
+    } else {
+        None
+    };
+    let mut watchers: Vec<Holder> = procinfo::holders(&run, WATCHING)?
+        .into_iter()
+        .chain(procinfo::holders(&run, WATCHING_NEXT)?)
+        .filter(|h| !h.exclusive)
+        .collect();
+    watchers.sort_by_key(|h| h.pid);
+    watchers.dedup_by_key(|h| h.pid);
+    Ok(Report {
+        dir: dir.display().to_string(),
+        lsusd,
+        blockers,
+        entering,
+        in_progress,
+        request_pending,
+        immediate,
+        watchers,
+        lsused: helper(&run, "lsused", LSUSED_STATUS)?,
+        wakealarmd: helper(&run, "wakealarmd", WAKEALARMD_STATUS)?,
+        last: history::read(&run, Some(last))?,
+    })
+}
+
+fn user(h: &Holder) -> String {
+    match (&h.user, h.uid) {
+        (Some(name), _) => name.clone(),
+        (None, Some(uid)) => uid.to_string(),
+        (None, None) => "?".into(),
+    }
+}
+
+fn short(h: &Holder) -> String {
+    format!("PID {} {}", h.pid, h.comm.as_deref().unwrap_or("?"))
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Writes the report as text.
+pub fn text(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "lsusd: running, PID {}, run directory {}",
+        r.lsusd, r.dir
+    );
+    if r.blockers.is_empty() {
+        out.push_str("suspend: not blocked\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "suspend: BLOCKED by {}",
+            plural(r.blockers.len(), "process", "processes")
+        );
+        for h in &r.blockers {
+            let _ = writeln!(
+                out,
+                "  PID {:<7} user {:<10} {}",
+                h.pid,
+                user(h),
+                h.command()
+            );
+            if let Some(why) = &h.why {
+                let _ = writeln!(out, "  {:11} why: {why}", "");
+            }
+        }
+    }
+    if r.entering {
+        out.push_str("  (lsusd holds `disabled` now: a suspend is being entered)\n");
+    } else if r.in_progress {
+        out.push_str("  (a suspend attempt is in progress: watchers are being told)\n");
+    }
+    if r.request_pending {
+        out.push_str("request: pending\n");
+    }
+    match &r.immediate {
+        None => out.push_str("immediate mode: off\n"),
+        Some(h) if h.is_empty() => {
+            out.push_str("immediate mode: off (RUN/immediate exists but nobody holds it)\n")
+        }
+        Some(h) => {
+            let names: Vec<String> = h
+                .iter()
+                .map(|h| format!("PID {} ({}, {})", h.pid, user(h), h.command()))
+                .collect();
+            let _ = writeln!(out, "immediate mode: ON, held by {}", names.join(", "));
+        }
+    }
+    let names: Vec<String> = r.watchers.iter().map(short).collect();
+    let _ = write!(out, "watchers: {}", r.watchers.len());
+    if !names.is_empty() {
+        let _ = write!(out, " ({})", names.join(", "));
+    }
+    out.push('\n');
+    match &r.lsused {
+        Helper::NotRunning => out.push_str("lsused: not running\n"),
+        Helper::Running { pid, status } => {
+            let _ = write!(out, "lsused: running, PID {pid}");
+            match status {
+                Some(s) => {
+                    let _ = writeln!(
+                        out,
+                        ": {}, {}",
+                        plural(s.clients, "client", "clients"),
+                        plural(
+                            s.descriptors,
+                            "registered descriptor",
+                            "registered descriptors"
+                        )
+                    );
+                }
+                None => out.push_str(" (no status published)\n"),
+            }
+        }
+    }
+    match &r.wakealarmd {
+        Helper::NotRunning => out.push_str("wakealarmd: not running\n"),
+        Helper::Running { pid, status } => {
+            let _ = write!(out, "wakealarmd: running, PID {pid}");
+            match status {
+                Some(s) => {
+                    let _ = write!(
+                        out,
+                        ": {}, {} pending",
+                        plural(s.connections, "connection", "connections"),
+                        plural(s.pending, "alarm", "alarms")
+                    );
+                    if let Some(next) = s.next {
+                        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(next);
+                        let _ = write!(out, " (next {})", &local_time(t)[..19]);
+                    }
+                    if s.blocking > 0 {
+                        let _ = write!(
+                            out,
+                            ", {} blocking suspend",
+                            plural(s.blocking, "connection", "connections")
+                        );
+                    }
+                    out.push('\n');
+                }
+                None => out.push_str(" (no status published)\n"),
+            }
+        }
+    }
+    if r.last.is_empty() {
+        out.push_str("last outcomes: none yet\n");
+    } else {
+        out.push_str("last outcomes:\n");
+        for rec in &r.last {
+            let _ = writeln!(out, "  {}", history::line(rec));
+        }
+    }
+    out
+}
+
+fn holder_json(h: &Holder) -> String {
+    format!(
+        "{{\"pid\":{},\"uid\":{},\"user\":{},\"comm\":{},\"cmdline\":{},\"why\":{},\"mode\":{}}}",
+        h.pid,
+        h.uid.map_or("null".into(), |u| u.to_string()),
+        json_opt(h.user.as_deref()),
+        json_opt(h.comm.as_deref()),
+        json_opt(h.cmdline.as_deref()),
+        json_opt(h.why.as_deref()),
+        json_str(if h.exclusive { "exclusive" } else { "shared" })
+    )
+}
+
+fn list<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
+    let parts: Vec<String> = items.iter().map(f).collect();
+    format!("[{}]", parts.join(","))
+}
+
+/// Writes the report as one JSON object.
+pub fn json(r: &Report) -> String {
+    let lsused = match &r.lsused {
+        Helper::NotRunning => "null".to_string(),
+        Helper::Running { pid, status } => match status {
+            Some(s) => format!(
+                "{{\"pid\":{pid},\"clients\":{},\"descriptors\":{}}}",
+                s.clients, s.descriptors
+            ),
+            None => format!("{{\"pid\":{pid},\"clients\":null,\"descriptors\":null}}"),
+        },
+    };
+    let wakealarmd = match &r.wakealarmd {
+        Helper::NotRunning => "null".to_string(),
+        Helper::Running { pid, status } => match status {
+            Some(s) => format!(
+                "{{\"pid\":{pid},\"connections\":{},\"pending\":{},\"blocking\":{},\"next\":{}}}",
+                s.connections,
+                s.pending,
+                s.blocking,
+                s.next.map_or("null".into(), |n| n.to_string())
+            ),
+            None => format!(
+                "{{\"pid\":{pid},\"connections\":null,\"pending\":null,\"blocking\":null,\"next\":null}}"
+            ),
+        },
+    };
+    let immediate = match &r.immediate {
+        None => "{\"on\":false,\"holders\":[]}".to_string(),
+        Some(h) => format!(
+            "{{\"on\":{},\"holders\":{}}}",
+            !h.is_empty(),
+            list(h, holder_json)
+        ),
+    };
+    format!(
+        "{{\"run_dir\":{},\"lsusd\":{{\"pid\":{}}},\"blocked\":{},\"blockers\":{},\
+         \"entering\":{},\"in_progress\":{},\"request_pending\":{},\"immediate\":{},\
+         \"watchers\":{{\"count\":{},\"holders\":{}}},\"lsused\":{},\"wakealarmd\":{},\"last\":{}}}",
+        json_str(&r.dir),
+        r.lsusd,
+        !r.blockers.is_empty(),
+        list(&r.blockers, holder_json),
+        r.entering,
+        r.in_progress,
+        r.request_pending,
+        immediate,
+        r.watchers.len(),
+        list(&r.watchers, holder_json),
+        lsused,
+        wakealarmd,
+        list(&r.last, history::json)
+    )
+}

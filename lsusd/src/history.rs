@@ -1,0 +1,107 @@
+//! `RUN/history`: the last outcomes, for `lsusctl history` and `status`.
+//!
+//! The same record lines as `RUN/outcome` (see `lsus_proto::outcome`),
+//! oldest first, at most [`LIMIT`] of them. Each attempt rewrites the file
+//! atomically (the lines kept plus the new one), so a reader never sees a
+//! half-written line and the file never grows past a few kilobytes. The
+//! history survives a restart of lsusd; `seq` starts again at 1 then, so
+//! readers order by position, not by `seq`.
+
+use std::io::Read;
+
+use lsus_proto::outcome::Record;
+use lsus_proto::rundir::{Access, RunDir, HISTORY};
+
+/// How many records the history keeps.
+pub const LIMIT: usize = 100;
+
+/// Mode of the file: the run directory's group may read it.
+const MODE: u32 = 0o644;
+
+/// Appends `record` to the history in `run`, dropping the oldest lines
+/// beyond [`LIMIT`]. Failures are logged, never fatal: the history is a
+/// convenience, the outcome file is the protocol.
+pub fn append(run: &RunDir, record: &Record) {
+    let mut text = String::new();
+    match run.open_file(HISTORY, Access::READ, None, false) {
+        Ok(mut file) => {
+            if let Err(e) = file.read_to_string(&mut text) {
+                tracing::warn!(
+                    "cannot read {}: {e}; starting it afresh",
+                    run.join(HISTORY).display()
+                );
+                text.clear();
+            }
+        }
+        Err(e) if e.errno() == Some(libc::ENOENT) => {}
+        Err(e) => tracing::warn!("{e}; starting the history afresh"),
+    }
+    let new = record.to_string();
+    let kept = keep(&text, LIMIT - 1);
+    let mut out = String::with_capacity(kept.len() + new.len());
+    out.push_str(kept);
+    out.push_str(&new);
+    if let Err(e) = run.write_atomically(HISTORY, out.as_bytes(), MODE) {
+        tracing::warn!("cannot record the history: {e}");
+    }
+}
+
+/// Returns the tail of `text` made of its last `n` complete lines.
+fn keep(text: &str, n: usize) -> &str {
+    // A line cut short (no newline) is not a record: leave it out.
+    let Some(last) = text.rfind('\n') else {
+        return "";
+    };
+    let whole = &text[..=last];
+    if n == 0 {
+        return "";
+    }
+    // The newline that ends the line before the n-th one from the end.
+    match whole[..last].rmatch_indices('\n').nth(n - 1) {
+        Some((i, _)) => &whole[i + 1..],
+        None => whole,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lsus_proto::outcome::Outcome;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn record(seq: u64) -> Record {
+        Record {
+            seq,
+            time: UNIX_EPOCH + Duration::from_secs(1_700_000_000 + seq),
+            outcome: Outcome::Blocked { pids: vec![7] },
+        }
+    }
+
+    #[test]
+    fn keep_takes_whole_lines_from_the_end() {
+        assert_eq!(keep("", 3), "");
+        assert_eq!(keep("a\nb\nc\n", 0), "");
+        assert_eq!(keep("a\nb\nc\n", 2), "b\nc\n");
+        assert_eq!(keep("a\nb\nc\n", 3), "a\nb\nc\n");
+        assert_eq!(keep("a\nb\nc\n", 9), "a\nb\nc\n");
+        assert_eq!(keep("a\nb\ncut", 1), "b\n");
+        assert_eq!(keep("cut", 1), "");
+    }
+
+    #[test]
+    fn history_is_bounded_and_oldest_first() {
+        let t = tempfile::tempdir().unwrap();
+        let run = RunDir::create(t.path().join("run"), 0o770).unwrap();
+        for seq in 1..=LIMIT as u64 + 5 {
+            append(&run, &record(seq));
+        }
+        let text = std::fs::read_to_string(run.join(HISTORY)).unwrap();
+        let seqs: Vec<u64> = text
+            .lines()
+            .map(|l| l.parse::<Record>().unwrap().seq)
+            .collect();
+        assert_eq!(seqs.len(), LIMIT);
+        assert_eq!(seqs.first(), Some(&6));
+        assert_eq!(seqs.last(), Some(&(LIMIT as u64 + 5)));
+    }
+}
