@@ -1,0 +1,749 @@
+//! The benchmarks of issue #7, one function each, and the self-test of
+//! the harness's deadlines.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::clients::WatcherMode;
+use crate::env::{Env, Options, ReadyPipe};
+use crate::error::{plumbing, Error, Result};
+use crate::limits;
+use crate::procstat::{self, Sample};
+use crate::report::{Report, Verdict};
+use crate::stats::{ms, us, Samples};
+
+/// How the run is configured.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Binaries and directories.
+    pub opts: Options,
+    /// A few-second run (CI) instead of the full one.
+    pub quick: bool,
+}
+
+impl Config {
+    fn pick<T>(&self, quick: T, full: T) -> T {
+        if self.quick {
+            quick
+        } else {
+            full
+        }
+    }
+
+    fn run_arg(env: &Env) -> Vec<String> {
+        vec!["--run-dir".into(), env.run.display().to_string()]
+    }
+}
+
+/// How long one cycle may take before the harness calls it stuck.
+const CYCLE_DEADLINE: Duration = Duration::from_secs(10);
+
+fn progress(msg: impl AsRef<str>) {
+    eprintln!("lsus-bench: {}", msg.as_ref());
+}
+
+/// Spawns `n` watcher processes in `mode` and waits until all are
+/// registered, or fails after `deadline` naming how many never were.
+fn spawn_watchers(
+    env: &mut Env,
+    n: usize,
+    mode: WatcherMode,
+    deadline: Duration,
+) -> Result<Vec<u32>> {
+    let mut pipe = ReadyPipe::new()?;
+    let mode = match mode {
+        WatcherMode::Normal => "normal",
+        WatcherMode::NeverRegister => "never-register",
+        WatcherMode::Stall => "stall",
+    };
+    let mut pids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut args = vec!["watcher-proc".to_string(), "--mode".into(), mode.into()];
+        args.extend(Config::run_arg(env));
+        pids.push(env.spawn_client(&args, pipe.stdout()?)?.0);
+    }
+    pipe.close_write();
+    let got = pipe.wait_for(n, Instant::now() + deadline)?;
+    if got < n {
+        return plumbing(format!(
+            "timed out after {deadline:?}: {} of {n} watcher processes never became ready (never registered on RUN/watching)\n{}",
+            n - got,
+            env.diagnose()
+        ));
+    }
+    Ok(pids)
+}
+
+/// Runs `n` cycles; returns their times.
+fn cycles(env: &mut Env, n: usize) -> Result<(Samples, Samples)> {
+    let mut state = Vec::with_capacity(n);
+    let mut complete = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = env.cycle(CYCLE_DEADLINE)?;
+        state.push(t.to_state);
+        complete.push(t.to_complete);
+    }
+    Ok((Samples::new(state), Samples::new(complete)))
+}
+
+fn triple(s: &Samples) -> String {
+    format!(
+        "{} / {} / {} ms",
+        ms(s.pct(50.0)),
+        ms(s.pct(90.0)),
+        ms(s.pct(99.0))
+    )
+}
+
+/// CPU per cycle: precise (schedstat) and from the ticks of `stat`.
+fn cpu_per_cycle(before: &Sample, after: &Sample, n: usize) -> (String, Vec<(&'static str, f64)>) {
+    let d = after.since(before);
+    let per = d.cpu / n.max(1) as u32;
+    let tick_per = procstat::tick() * d.ticks as u32 / n.max(1) as u32;
+    (
+        format!(
+            "{} µs, {:.1} context switches (stat: {} ticks in {n} cycles = {} µs)",
+            us(per),
+            d.switches as f64 / n.max(1) as f64,
+            d.ticks,
+            us(tick_per)
+        ),
+        vec![
+            ("cpu_us_per_cycle", per.as_secs_f64() * 1e6),
+            ("stat_ticks", d.ticks as f64),
+            ("switches_per_cycle", d.switches as f64 / n.max(1) as f64),
+            ("cycles", n as f64),
+        ],
+    )
+}
+
+fn verdict(ok: bool) -> Verdict {
+    if ok {
+        Verdict::Met
+    } else {
+        Verdict::Missed
+    }
+}
+
+/// lsusd with 0, 1, 10, 100 and 1000 watcher processes.
+pub fn lsusd(cfg: &Config, rep: &mut Report) -> Result<()> {
+    let n_cycles = cfg.pick(15, 60);
+    let mut complete_p50 = Vec::new();
+    for n in [0usize, 1, 10, 100, 1000] {
+        let case = format!("{n} watchers");
+        if let Err(why) = limits::inotify_instances(n + 4) {
+            progress(format!("lsusd, {case}: skipped: {why}"));
+            rep.row(
+                "lsusd",
+                case,
+                "request → cycle complete",
+                why,
+                "",
+                Verdict::Skipped,
+                vec![],
+            );
+            continue;
+        }
+        progress(format!("lsusd, {case}: {n_cycles} cycles"));
+        let mut env = Env::new(&cfg.opts)?;
+        env.start_lsusd()?;
+        let pids = spawn_watchers(
+            &mut env,
+            n,
+            WatcherMode::Normal,
+            Duration::from_secs(10 + n as u64 / 50),
+        )?;
+        cycles(&mut env, 3)?;
+        let before = env.sample("lsusd")?;
+        let w_before = pids.first().map(|&p| procstat::sample(p)).transpose()?;
+        let (state, complete) = cycles(&mut env, n_cycles)?;
+        let after = env.sample("lsusd")?;
+        let w_after = pids.first().map(|&p| procstat::sample(p)).transpose()?;
+        env.stop();
+        let (target, v) = if n == 0 {
+            (
+                "p50 < 0.2 ms",
+                verdict(state.pct(50.0) < Duration::from_micros(200)),
+            )
+        } else {
+            ("", Verdict::Info)
+        };
+        rep.row(
+            "lsusd",
+            &case,
+            "request → state written, p50 / p90 / p99",
+            triple(&state),
+            target,
+            v,
+            vec![
+                ("p50_ms", state.pct(50.0).as_secs_f64() * 1e3),
+                ("p90_ms", state.pct(90.0).as_secs_f64() * 1e3),
+                ("p99_ms", state.pct(99.0).as_secs_f64() * 1e3),
+                ("cycles", state.len() as f64),
+            ],
+        );
+        let (target, v) = if n == 1000 {
+            (
+                "p50 < 50 ms",
+                verdict(complete.pct(50.0) < Duration::from_millis(50)),
+            )
+        } else {
+            ("", Verdict::Info)
+        };
+        rep.row(
+            "lsusd",
+            &case,
+            "request → cycle complete, p50 / p90 / p99",
+            triple(&complete),
+            target,
+            v,
+            vec![
+                ("p50_ms", complete.pct(50.0).as_secs_f64() * 1e3),
+                ("p90_ms", complete.pct(90.0).as_secs_f64() * 1e3),
+                ("p99_ms", complete.pct(99.0).as_secs_f64() * 1e3),
+                ("cycles", complete.len() as f64),
+            ],
+        );
+        let (mut text, mut values) = cpu_per_cycle(&before, &after, n_cycles);
+        if let (Some(b), Some(a)) = (w_before, w_after) {
+            let d = a.since(&b);
+            let per = d.switches as f64 / n_cycles as f64;
+            text.push_str(&format!(
+                "; one watcher: {} µs, {per:.1} wake-ups",
+                us(d.cpu / n_cycles as u32)
+            ));
+            values.push(("watcher_switches_per_cycle", per));
+            values.push((
+                "watcher_cpu_us_per_cycle",
+                d.cpu.as_secs_f64() * 1e6 / n_cycles as f64,
+            ));
+        }
+        rep.row(
+            "lsusd",
+            &case,
+            "lsusd CPU per cycle",
+            text,
+            "",
+            Verdict::Info,
+            values,
+        );
+        complete_p50.push((n, complete.pct(50.0)));
+    }
+    let p = |n| complete_p50.iter().find(|(k, _)| *k == n).map(|&(_, d)| d);
+    if let (Some(p100), Some(p1000)) = (p(100), p(1000)) {
+        let ratio = p1000.as_secs_f64() / p100.as_secs_f64().max(1e-9);
+        rep.row(
+            "lsusd",
+            "100 → 1000 watchers",
+            "growth of cycle complete p50",
+            format!("×{ratio:.1} for ×10 watchers"),
+            "≤ ×10 (linear)",
+            verdict(ratio <= 10.0),
+            vec![("ratio", ratio)],
+        );
+    }
+    Ok(())
+}
+
+/// lsused with 1, 100 and 1000 registered clients, half of them readable.
+pub fn lsused(cfg: &Config, rep: &mut Report) -> Result<()> {
+    let n_cycles = cfg.pick(10, 40);
+    let warm = 2;
+    for n in [1usize, 100, 1000] {
+        let readable = n.div_ceil(2);
+        let case = format!("{n} clients ({readable} readable)");
+        progress(format!("lsused, {case}: {n_cycles} cycles"));
+        let mut env = Env::new(&cfg.opts)?;
+        env.start_lsusd()?;
+        env.start_lsused()?;
+        let mut pipe = ReadyPipe::new()?;
+        for i in 0..n {
+            let mut args = vec!["event-proc".to_string()];
+            if i % 2 == 0 {
+                args.push("--readable".into());
+            }
+            args.extend(Config::run_arg(&env));
+            env.spawn_client(&args, pipe.stdout()?)?;
+        }
+        pipe.close_write();
+        let deadline = Duration::from_secs(10 + n as u64 / 50);
+        let got = pipe.wait_for(n, Instant::now() + deadline)?;
+        if got < n {
+            return plumbing(format!(
+                "timed out after {deadline:?}: {} of {n} lsused clients never registered\n{}",
+                n - got,
+                env.diagnose()
+            ));
+        }
+        let mut answers = 0;
+        for _ in 0..warm {
+            env.cycle(CYCLE_DEADLINE)?;
+            answers += pipe.drain()?;
+        }
+        let before = env.sample("lsused")?;
+        let mut times = Vec::with_capacity(n_cycles);
+        for _ in 0..n_cycles {
+            times.push(env.cycle(CYCLE_DEADLINE)?.to_complete);
+            answers += pipe.drain()?;
+        }
+        let after = env.sample("lsused")?;
+        let expected = readable * (warm + n_cycles);
+        if answers < expected {
+            answers +=
+                pipe.wait_for(expected - answers, Instant::now() + Duration::from_secs(5))?;
+        }
+        if answers != expected {
+            return plumbing(format!(
+                "lsused clients answered S {answers} times, expected {expected} ({readable} readable × {} cycles)\n{}",
+                warm + n_cycles,
+                env.diagnose()
+            ));
+        }
+        env.stop();
+        let s = Samples::new(times);
+        let (target, v) = if n == 1000 {
+            (
+                "p50 < 50 ms",
+                verdict(s.pct(50.0) < Duration::from_millis(50)),
+            )
+        } else {
+            ("", Verdict::Info)
+        };
+        rep.row(
+            "lsused",
+            &case,
+            "cycle (request → complete), p50 / p99",
+            format!("{} / {} ms", ms(s.pct(50.0)), ms(s.pct(99.0))),
+            target,
+            v,
+            vec![
+                ("p50_ms", s.pct(50.0).as_secs_f64() * 1e3),
+                ("p99_ms", s.pct(99.0).as_secs_f64() * 1e3),
+                ("cycles", s.len() as f64),
+            ],
+        );
+        let (text, values) = cpu_per_cycle(&before, &after, n_cycles);
+        rep.row(
+            "lsused",
+            &case,
+            "lsused CPU per cycle",
+            text,
+            "",
+            Verdict::Info,
+            values,
+        );
+    }
+    Ok(())
+}
+
+fn unix_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// What an alarm client process reported.
+enum AlarmLine {
+    Registered(i128),
+    Late(Option<i128>, bool),
+    Done,
+    /// End of output: the process is gone.
+    Eof,
+    /// A line that makes no sense.
+    Bad(String),
+}
+
+fn parse_alarm_line(line: &str) -> AlarmLine {
+    parse_alarm_fields(line).unwrap_or_else(|| AlarmLine::Bad(line.to_string()))
+}
+
+fn parse_alarm_fields(line: &str) -> Option<AlarmLine> {
+    let mut w = line.split_whitespace();
+    match w.next()? {
+        "registered" => Some(AlarmLine::Registered(w.next()?.parse().ok()?)),
+        "late" => {
+            let late = w.next()?;
+            let before = w.next()? == "1";
+            Some(AlarmLine::Late(late.parse().ok(), before))
+        }
+        "done" => Some(AlarmLine::Done),
+        _ => None,
+    }
+}
+
+/// Starts alarm client processes for `count` connections; returns the
+/// channel their lines arrive on (tagged with the process number).
+fn spawn_alarm_clients(
+    env: &mut Env,
+    procs: usize,
+    count: usize,
+    first: u64,
+    spread: u64,
+    grace: u64,
+) -> Result<mpsc::Receiver<(usize, AlarmLine)>> {
+    let (tx, rx) = mpsc::channel();
+    for p in 0..procs {
+        let share = count / procs + usize::from(p < count % procs);
+        let mut args = vec![
+            "alarm-proc".to_string(),
+            "--count".into(),
+            share.to_string(),
+            "--first".into(),
+            first.to_string(),
+            "--spread".into(),
+            spread.to_string(),
+            "--grace".into(),
+            grace.to_string(),
+        ];
+        args.extend(Config::run_arg(env));
+        let (_, out) = env.spawn_client(&args, Stdio::piped())?;
+        let Some(out) = out else {
+            return plumbing("no standard output from an alarm client");
+        };
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send((p, parse_alarm_line(&line))).is_err() {
+                    return;
+                }
+            }
+            // End of output: the process is gone.
+            let _ = tx.send((p, AlarmLine::Eof));
+        });
+    }
+    Ok(rx)
+}
+
+/// wakealarmd with 10,000 connections, each with its own alarm over 20 s.
+pub fn wakealarmd(cfg: &Config, rep: &mut Report) -> Result<()> {
+    let count: usize = cfg.pick(1000, 10_000);
+    let spread: u64 = cfg.pick(2, 20);
+    let procs = cfg.pick(2, 4);
+    let margin: u64 = cfg.pick(2, 3);
+    let case = format!("{count} connections, alarms over {spread} s");
+    progress(format!("wakealarmd, {case}"));
+    let mut env = Env::new(&cfg.opts)?;
+    env.start_lsusd()?;
+    env.start_wakealarmd()?;
+    let start_ns = unix_ns();
+    let first = (start_ns / 1_000_000_000) as u64 + margin;
+    let grace = 10;
+    let rx = spawn_alarm_clients(&mut env, procs, count, first, spread, grace)?;
+    let end = Instant::now() + Duration::from_secs(margin + spread + grace + 10);
+    let mut registered = Vec::new();
+    let mut late = Vec::new();
+    let mut missing = 0usize;
+    let mut excluded = 0usize;
+    let mut done = 0;
+    let mut finished = Vec::new();
+    let mut rss_registered = None;
+    while done < procs {
+        let left = end.saturating_duration_since(Instant::now());
+        let (p, line) = match rx.recv_timeout(left) {
+            Ok(m) => m,
+            Err(_) => {
+                return plumbing(format!(
+                    "timed out: {} of {procs} alarm client processes did not finish ({} registered)\n{}",
+                    procs - done,
+                    registered.len(),
+                    env.diagnose()
+                ))
+            }
+        };
+        match line {
+            AlarmLine::Registered(ns) => {
+                if ns < 0 {
+                    return plumbing(format!(
+                        "alarm client {p}: not every time was echoed by wakealarmd\n{}",
+                        env.diagnose()
+                    ));
+                }
+                registered.push(ns);
+                if registered.len() == procs {
+                    rss_registered = Some(env.sample("wakealarmd")?);
+                }
+            }
+            AlarmLine::Late(ns, before) => match (ns, before) {
+                (None, _) => missing += 1,
+                (Some(_), false) => excluded += 1,
+                (Some(ns), true) => late.push(Duration::from_nanos(ns.max(0) as u64)),
+            },
+            AlarmLine::Done => {
+                done += 1;
+                finished.push(p);
+            }
+            AlarmLine::Eof if finished.contains(&p) => {}
+            AlarmLine::Eof => {
+                return plumbing(format!(
+                    "alarm client {p} exited before it finished\n{}",
+                    env.diagnose()
+                ))
+            }
+            AlarmLine::Bad(line) => return plumbing(format!("alarm client {p} wrote {line:?}")),
+        }
+    }
+    let end_sample = env.sample("wakealarmd")?;
+    env.stop();
+    if missing > 0 {
+        return plumbing(format!("{missing} of {count} alarms never got their Now"));
+    }
+    let reg_time = Duration::from_nanos(
+        (registered.iter().copied().max().unwrap_or(start_ns) - start_ns).max(0) as u64,
+    );
+    rep.row(
+        "wakealarmd",
+        &case,
+        "connect + greeting + time + echo, all connections",
+        format!("{:.3} s", reg_time.as_secs_f64()),
+        "",
+        Verdict::Info,
+        vec![("seconds", reg_time.as_secs_f64())],
+    );
+    let s = Samples::new(late);
+    rep.row(
+        "wakealarmd",
+        &case,
+        "lateness of Now, p50 / p99 / max",
+        format!(
+            "{} / {} / {} ms",
+            ms(s.pct(50.0)),
+            ms(s.pct(99.0)),
+            ms(s.max())
+        ),
+        "p99 ≤ 50 ms",
+        verdict(s.pct(99.0) <= Duration::from_millis(50)),
+        vec![
+            ("p50_ms", s.pct(50.0).as_secs_f64() * 1e3),
+            ("p99_ms", s.pct(99.0).as_secs_f64() * 1e3),
+            ("max_ms", s.max().as_secs_f64() * 1e3),
+            ("alarms", s.len() as f64),
+        ],
+    );
+    if excluded > 0 {
+        rep.note(format!(
+            "wakealarmd: {excluded} of {count} alarms were registered only after they were due and are left out of the lateness figures"
+        ));
+    }
+    let rss = rss_registered.unwrap_or(end_sample);
+    let peak = end_sample.hwm_kib.max(rss.rss_kib);
+    rep.row(
+        "wakealarmd",
+        &case,
+        "RSS with all connections (peak)",
+        format!(
+            "{:.2} MiB (peak {:.2} MiB)",
+            rss.rss_kib as f64 / 1024.0,
+            peak as f64 / 1024.0
+        ),
+        "< 8 MiB",
+        verdict(peak < 8 * 1024),
+        vec![("rss_kib", rss.rss_kib as f64), ("peak_kib", peak as f64)],
+    );
+    Ok(())
+}
+
+const DAEMONS: [&str; 3] = ["lsusd", "lsused", "wakealarmd"];
+
+/// Idle cost of each daemon, and RSS before and after many cycles.
+pub fn idle(cfg: &Config, rep: &mut Report) -> Result<()> {
+    let idle_for = cfg.pick(Duration::from_secs(2), Duration::from_secs(10));
+    let n_cycles: usize = cfg.pick(1000, 10_000);
+    let warm = 100;
+    progress(format!(
+        "idle: {} s idle, then {n_cycles} cycles",
+        idle_for.as_secs()
+    ));
+    let mut env = Env::new(&cfg.opts)?;
+    env.start_lsusd()?;
+    env.start_lsused()?;
+    env.start_wakealarmd()?;
+    // Let start-up settle (log writes, first page faults).
+    std::thread::sleep(Duration::from_millis(500));
+    let s0: Vec<Sample> = DAEMONS
+        .iter()
+        .map(|d| env.sample(d))
+        .collect::<Result<_>>()?;
+    std::thread::sleep(idle_for);
+    let s1: Vec<Sample> = DAEMONS
+        .iter()
+        .map(|d| env.sample(d))
+        .collect::<Result<_>>()?;
+    for (i, name) in DAEMONS.iter().enumerate() {
+        let d = s1[i].since(&s0[i]);
+        rep.row(
+            "idle",
+            *name,
+            format!(
+                "CPU ticks / context switches over {} s idle",
+                idle_for.as_secs()
+            ),
+            format!(
+                "{} ticks ({} µs) / {} switches",
+                d.ticks,
+                us(d.cpu),
+                d.switches
+            ),
+            "0 / 0",
+            verdict(d.ticks == 0 && d.switches == 0),
+            vec![
+                ("ticks", d.ticks as f64),
+                ("cpu_us", d.cpu.as_secs_f64() * 1e6),
+                ("switches", d.switches as f64),
+                ("seconds", idle_for.as_secs_f64()),
+            ],
+        );
+    }
+    // One client of each socket daemon, so that each cycle goes through
+    // lsused's S/R and wakealarmd's RTC programming too.
+    let mut pipe = ReadyPipe::new()?;
+    let mut args = vec!["event-proc".to_string(), "--readable".into()];
+    args.extend(Config::run_arg(&env));
+    env.spawn_client(&args, pipe.stdout()?)?;
+    pipe.close_write();
+    if pipe.wait_for(1, Instant::now() + Duration::from_secs(10))? < 1 {
+        return plumbing(format!(
+            "the lsused client never registered\n{}",
+            env.diagnose()
+        ));
+    }
+    let far = (unix_ns() / 1_000_000_000) as u64 + 3600;
+    let rx = spawn_alarm_clients(&mut env, 1, 1, far, 1, 0)?;
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok((_, AlarmLine::Registered(ns))) if ns > 0 => {}
+        _ => {
+            return plumbing(format!(
+                "the wakealarmd client never registered\n{}",
+                env.diagnose()
+            ))
+        }
+    }
+    for _ in 0..warm {
+        env.cycle(CYCLE_DEADLINE)?;
+        pipe.drain()?;
+    }
+    let s2: Vec<Sample> = DAEMONS
+        .iter()
+        .map(|d| env.sample(d))
+        .collect::<Result<_>>()?;
+    for _ in 0..n_cycles {
+        env.cycle(CYCLE_DEADLINE)?;
+        pipe.drain()?;
+    }
+    let s3: Vec<Sample> = DAEMONS
+        .iter()
+        .map(|d| env.sample(d))
+        .collect::<Result<_>>()?;
+    env.stop();
+    for (i, name) in DAEMONS.iter().enumerate() {
+        let growth = s3[i].rss_kib as i64 - s2[i].rss_kib as i64;
+        rep.row(
+            "idle",
+            *name,
+            format!("RSS after start → after {warm} cycles → after {n_cycles} more"),
+            format!(
+                "{} → {} → {} KiB",
+                s1[i].rss_kib, s2[i].rss_kib, s3[i].rss_kib
+            ),
+            "flat (≤ 32 KiB growth)",
+            verdict(growth <= 32),
+            vec![
+                ("start_kib", s1[i].rss_kib as f64),
+                ("warm_kib", s2[i].rss_kib as f64),
+                ("end_kib", s3[i].rss_kib as f64),
+                ("cycles", n_cycles as f64),
+            ],
+        );
+    }
+    Ok(())
+}
+
+/// Proves that the harness's deadlines work: a watcher that never
+/// registers and one that never becomes ready must each end in a clear
+/// error, not a hang; then a normal watcher must complete a cycle.
+pub fn selftest(cfg: &Config, rep: &mut Report) -> Result<()> {
+    let deadline = Duration::from_secs(1);
+    let started = Instant::now();
+
+    let mut env = Env::new(&cfg.opts)?;
+    env.start_lsusd()?;
+    match spawn_watchers(&mut env, 1, WatcherMode::NeverRegister, deadline) {
+        Err(Error::Plumbing(msg)) if msg.contains("never became ready") => {
+            progress(format!(
+                "selftest: a watcher that never registers is caught: {}",
+                first_line(&msg)
+            ));
+            rep.row(
+                "harness",
+                "selftest",
+                "a watcher that never registers",
+                format!("clear error after {:.1?}", started.elapsed()),
+                "error, no hang",
+                Verdict::Met,
+                vec![("seconds", started.elapsed().as_secs_f64())],
+            );
+        }
+        Err(e) => {
+            return plumbing(format!(
+                "selftest: unexpected error for a never-registering watcher: {e}"
+            ))
+        }
+        Ok(_) => return plumbing("selftest: a watcher that never registered was reported ready"),
+    }
+    env.stop();
+
+    let mut env = Env::new(&cfg.opts)?;
+    env.start_lsusd()?;
+    spawn_watchers(&mut env, 1, WatcherMode::Stall, Duration::from_secs(10))?;
+    let t = Instant::now();
+    match env.cycle(deadline) {
+        Err(Error::Plumbing(msg))
+            if msg.contains("timed out") && msg.contains("holding RUN/watching") =>
+        {
+            progress(format!(
+                "selftest: a watcher that never becomes ready is caught after {:.1?}: {}",
+                t.elapsed(),
+                first_line(&msg)
+            ));
+            rep.row(
+                "harness",
+                "selftest",
+                "a watcher that never becomes ready",
+                format!("clear error after {:.1?}", t.elapsed()),
+                "error, no hang",
+                Verdict::Met,
+                vec![("seconds", t.elapsed().as_secs_f64())],
+            );
+        }
+        Err(e) => {
+            return plumbing(format!(
+                "selftest: unexpected error for a stalled watcher: {e}"
+            ))
+        }
+        Ok(_) => {
+            return plumbing("selftest: a cycle completed although its watcher never became ready")
+        }
+    }
+    env.stop();
+
+    let mut env = Env::new(&cfg.opts)?;
+    env.start_lsusd()?;
+    spawn_watchers(&mut env, 1, WatcherMode::Normal, Duration::from_secs(10))?;
+    let times = env.cycle(Duration::from_secs(5))?;
+    env.stop();
+    progress(format!(
+        "selftest: ok in {:.1?} (a normal cycle took {} ms)",
+        started.elapsed(),
+        ms(times.to_complete)
+    ));
+    rep.note(format!(
+        "harness self-test: a watcher that never registers and one that never becomes ready each end in a clear error after the {deadline:?} deadline; a normal cycle then completes"
+    ));
+    Ok(())
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
