@@ -305,8 +305,17 @@ impl WakeEvents {
     /// ```
     pub fn ready(&mut self) -> Result<()> {
         if self.pending {
-            send_byte(self.sock.as_fd(), ClientMessage::Ready.byte())
-                .map_err(|e| Error::io("cannot send R to lsused", e))?;
+            match send_byte(self.sock.as_fd(), ClientMessage::Ready.byte()) {
+                Ok(()) => {}
+                // lsused went away: it waits for no `R` any more, and the
+                // next read reconnects.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                    ) && !self.reconnect_timeout.is_zero() => {}
+                Err(e) => return Err(Error::io("cannot send R to lsused", e)),
+            }
             self.pending = false;
         }
         Ok(())
@@ -366,10 +375,19 @@ impl WakeEvents {
         let mut buf = [0u8; 64];
         loop {
             let n = match self.sock.read(&mut buf) {
+                // A reset (lsused exited with our bytes unread) ends the
+                // connection as an EOF does.
                 Ok(0) if self.reconnecting || self.reconnect_timeout.is_zero() => {
                     return Err(closed())
                 }
+                Err(e)
+                    if e.kind() == io::ErrorKind::ConnectionReset
+                        && (self.reconnecting || self.reconnect_timeout.is_zero()) =>
+                {
+                    return Err(closed())
+                }
                 Ok(0) => return self.reconnect(),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return self.reconnect(),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -401,34 +419,50 @@ impl WakeEvents {
     /// lsused until the reconnect time-out) and registers everything
     /// again. The socket keeps its descriptor number.
     fn reconnect(&mut self) -> Result<()> {
-        let deadline = Instant::now() + self.reconnect_timeout;
-        let fresh = connect_until(&self.path, deadline).map_err(|e| {
+        let timeout = self.reconnect_timeout;
+        let deadline = Instant::now() + timeout;
+        let gone = |e: &dyn std::fmt::Display| {
             Error::io(
-                format!(
-                    "lsused closed the connection and did not come back within {:?}",
-                    self.reconnect_timeout
-                ),
+                format!("lsused closed the connection and did not come back within {timeout:?}"),
                 io::Error::other(e.to_string()),
             )
-        })?;
-        // Keep the number, so a poll loop holding it needs no change.
-        nix::unistd::dup3(
-            fresh.as_raw_fd(),
-            self.sock.as_raw_fd(),
-            nix::fcntl::OFlag::O_CLOEXEC,
-        )
-        .map_err(|e| Error::io("cannot replace the lsused socket", e.into()))?;
-        drop(fresh);
-        // The old lsused's attempt is over for us: no `R` is owed to the new one.
-        self.pending = false;
-        self.queue.clear();
-        self.acks_due = 1;
-        self.reconnecting = true;
-        let result = self.await_acks().and_then(|()| self.send_registered(0));
-        self.reconnecting = false;
-        result?;
-        self.reconnects += 1;
-        Ok(())
+        };
+        loop {
+            let fresh = connect_until(&self.path, deadline).map_err(|e| gone(&e))?;
+            // Keep the number, so a poll loop holding it needs no change.
+            nix::unistd::dup3(
+                fresh.as_raw_fd(),
+                self.sock.as_raw_fd(),
+                nix::fcntl::OFlag::O_CLOEXEC,
+            )
+            .map_err(|e| Error::io("cannot replace the lsused socket", e.into()))?;
+            drop(fresh);
+            // The old lsused's attempt is over for us: no `R` is owed to the
+            // new one.
+            self.pending = false;
+            self.queue.clear();
+            self.acks_due = 1;
+            self.reconnecting = true;
+            let result = self.await_acks().and_then(|()| self.send_registered(0));
+            self.reconnecting = false;
+            match result {
+                Ok(()) => {
+                    self.reconnects += 1;
+                    return Ok(());
+                }
+                // Closed again at once: the old server's listener was still
+                // there when we connected, or the new one is short of
+                // descriptors. Try again a moment later.
+                Err(Error::Io { source, .. })
+                    if source.kind() == io::ErrorKind::UnexpectedEof
+                        && Instant::now() < deadline =>
+                {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    std::thread::sleep(left.min(RECONNECT_RETRY));
+                }
+                Err(e) => return Err(gone(&e)),
+            }
+        }
     }
 
     /// Waits until every owed `A` has arrived; `S` bytes that come
@@ -705,14 +739,17 @@ mod tests {
     #[test]
     fn reconnect_gives_up_after_the_timeout() {
         let (t, listener) = fake();
+        let (go, stop) = std::sync::mpsc::channel::<()>();
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
             s.write_all(b"A").unwrap();
+            stop.recv().unwrap();
             // The listener goes with the thread; its socket file stays and
             // refuses connections, like a crashed lsused's.
         });
         let mut ev = WakeEvents::connect_in(t.path()).unwrap();
         ev.set_reconnect_timeout(Duration::from_millis(300));
+        go.send(()).unwrap();
         server.join().unwrap();
         let start = Instant::now();
         let err = ev.wait_timeout(Some(Duration::from_secs(5))).unwrap_err();

@@ -1,7 +1,6 @@
 //! lsusd: the Linux SUSpend Daemon. See `suspend_loop` for the loop.
 
 mod backoff;
-mod cli;
 mod history;
 mod suspend_loop;
 mod trigger;
@@ -13,6 +12,7 @@ use clap::Parser;
 use lsus_daemon::{instance::InstanceLock, logging, notify, signals, EXIT_FAILURE, EXIT_OK};
 use lsus_proto::rundir::RunDir;
 use lsus_sys::power::SysfsPower;
+use lsusd_cli as cli;
 
 use crate::suspend_loop::{Config, Stop, Suspender};
 

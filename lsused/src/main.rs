@@ -1,7 +1,6 @@
 //! lsused — wake-event registration daemon for lsusd (PROTOCOL.md §3).
 
 mod accept;
-mod cli;
 mod client;
 mod cycle;
 mod server;
@@ -20,8 +19,8 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::accept::Acceptor;
-use crate::cli::Cli;
 use crate::server::{Server, Stop};
+use lsused_cli::Cli;
 
 /// lsused could not start, or its loop failed.
 #[derive(Debug, thiserror::Error)]

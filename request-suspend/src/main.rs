@@ -6,37 +6,12 @@
 //! original exited 0 for any cycle that reached the watchers, even an
 //! aborted one; this is a deliberate difference.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use libsus::{Error, RequestOptions};
-
-/// Ask lsusd for one suspend and report what happened.
-///
-/// Creates RUN/request and waits until lsusd removes it. Exits 0 only when
-/// the machine really suspended and resumed, 1 when it did not, 2 on error.
-#[derive(Debug, Parser)]
-#[command(name = "request-suspend", version, about, long_about)]
-struct Cli {
-    /// Run directory of lsusd.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "LSUSD_RUN_DIR",
-        default_value = "/run/suspend"
-    )]
-    run_dir: PathBuf,
-
-    /// Give up after SECS seconds (the request is withdrawn).
-    #[arg(long, value_name = "SECS")]
-    timeout: Option<f64>,
-
-    /// Print nothing; the exit status tells.
-    #[arg(short, long)]
-    quiet: bool,
-}
+use request_suspend_cli::Cli;
 
 const EXIT_NOT_SUSPENDED: u8 = 1;
 const EXIT_ERROR: u8 = 2;

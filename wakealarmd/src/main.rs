@@ -4,7 +4,6 @@
 //! `Now` when it comes, keeps the machine awake around it, and before a
 //! suspend programs the RTC so a sleeping machine wakes up for it.
 
-mod cli;
 mod client;
 mod schedule;
 mod server;
@@ -21,8 +20,8 @@ use lsus_proto::rundir::{self, RunDir, WAKEALARM};
 use lsus_proto::status::WAKEALARMD_STATUS;
 use lsus_sys::rtc::Rtc;
 
-use crate::cli::Cli;
 use crate::server::Server;
+use wakealarmd_cli::Cli;
 
 /// The daemon's name: its PID file is `RUN/wakealarmd.pid`.
 const NAME: &str = "wakealarmd";

@@ -1,0 +1,279 @@
+//! The hand-written sections of the man pages (markup of `roff::render`).
+
+/// Sections shared by the three daemons.
+macro_rules! daemon_common {
+    () => {
+        "# SIGNALS
+SIGTERM, SIGINT and SIGHUP end the daemon cleanly: it leaves the files and
+sockets in the run directory in a state that a restarted daemon accepts.
+No client loses a block meanwhile: a shared lock on `RUN/disabled` belongs
+to the client and lives on while the daemons restart.
+
+# ENVIRONMENT
+* LSUSD_RUN_DIR
+  The run directory, when `--run-dir` is not given.
+* RUST_LOG
+  The log filter (overrides `-v` and `-q`), e.g. `debug`.
+* JOURNAL_STREAM
+  Set by systemd: when it names standard error, each log line starts with a
+  syslog priority (`<3>` to `<7>`) and has no timestamp, so
+  `journalctl -p warning` works.
+* NOTIFY_SOCKET
+  Set by systemd for `Type=notify`: the daemon sends `READY=1` when it is
+  ready, and `STOPPING=1` when it stops.
+
+# EXIT STATUS
+0 after a shutdown signal; 1 when the daemon cannot start (another instance
+runs on the run directory, a file cannot be created) or a fatal error ends
+it; 2 for a bad command line.
+"
+    };
+}
+
+/// lsusd(8).
+pub const LSUSD_8: &str = concat!(
+    "# FILES
+* RUN/disabled
+  A shared `flock` on it blocks suspend; a read of it aborts an attempt in
+  progress. lsusd creates it and reuses it across restarts (same inode), so
+  a lock taken before a restart stays in force.
+* RUN/immediate
+  Exists and locked by its owner: suspend whenever nothing blocks.
+* RUN/request
+  Exists: try one suspend; removed when the attempt ends.
+* RUN/watching, RUN/watching-next
+  The watchers' files (lsusd(7)).
+* RUN/outcome
+  The outcome of the last attempt, one line.
+* RUN/history
+  The last 100 outcomes, oldest first (`lsusctl history`).
+* RUN/lsusd.pid
+  The PID, locked exclusively while lsusd runs: one lsusd per run directory.
+* SYS/power/wakeup_count, SYS/power/state
+  The kernel's race-free suspend interface.
+
+",
+    daemon_common!(),
+    "
+# SEE ALSO
+lsusd(7), lsused(8), wakealarmd(8), lsusctl(1), request-suspend(1),
+systemd-analyze(1)
+"
+);
+
+/// lsused(8).
+pub const LSUSED_8: &str = concat!(
+    "# FILES
+* RUN/registration
+  The socket clients connect to (mode from `--socket-mode`).
+* RUN/lsused.status
+  One line, `clients=N descriptors=M`, rewritten when the counts change and
+  removed at exit (`lsusctl status`).
+* RUN/lsused.pid
+  The PID, locked exclusively while lsused runs.
+
+# RESTARTS
+When lsused stops, every client's connection ends. EOF is the client's cue
+to connect again: libsus does so by itself and registers the same
+descriptors again.
+
+",
+    daemon_common!(),
+    "
+# SEE ALSO
+lsusd(7), lsusd(8), wakealarmd(8), lsusctl(1)
+"
+);
+
+/// wakealarmd(8).
+pub const WAKEALARMD_8: &str = concat!(
+    "# FILES
+* RUN/wakealarm
+  The socket clients connect to (mode from `--socket-mode`).
+* RUN/wakealarmd.status
+  One line, `connections=N pending=P blocking=B [next=TIME]`, rewritten
+  when it changes and removed at exit (`lsusctl status`).
+* RUN/wakealarmd.pid
+  The PID, locked exclusively while wakealarmd runs.
+* SYSFS/class/rtc/RTC/wakealarm, SYSFS/class/rtc/RTC/since_epoch
+  The RTC programmed before a suspend.
+
+",
+    daemon_common!(),
+    "
+# SEE ALSO
+lsusd(7), lsusd(8), lsused(8), lsusctl(1)
+"
+);
+
+/// request-suspend(1).
+pub const REQUEST_SUSPEND_1: &str = "# EXIT STATUS
+* 0
+  The machine suspended and resumed (or, with lsusd in `--dry-run`, would
+  have).
+* 1
+  It did not: blocked, aborted, a wakeup event, the state write refused, or
+  the request dropped. The reason is printed.
+* 2
+  An error: lsusd is not running, permission denied, time-out.
+
+# EXAMPLES
+    request-suspend && echo slept
+
+# SEE ALSO
+lsusd(7), lsusd(8), lsusctl(1)
+";
+
+/// lsusctl(1).
+pub const LSUSCTL_1: &str = "# EXIT STATUS
+* 0
+  Success.
+* 1
+  A failure without a code of its own (the message says what).
+* 2
+  A bad command line.
+* 3
+  lsusd is not running on the run directory (it does not exist, or nobody
+  holds the lock on `RUN/lsusd.pid`).
+* 4
+  Permission denied: only root and members of the run directory's group
+  (`suspend` with the systemd units) may use it.
+* CMD's status
+  For `block`: the command's exit status, 128+N when signal N ended it,
+  127 when it was not found, 126 when it could not be run.
+
+# FILES
+* RUN/disabled
+  `status` lists the holders of locks on it from /proc/locks, as
+  `systemd-inhibit --list` lists inhibitors: PID, user, command line.
+* RUN/history, RUN/outcome
+  Written by lsusd; read by `history` and `status`.
+* RUN/lsused.status, RUN/wakealarmd.status
+  Written by lsused and wakealarmd; read by `status`.
+
+# EXAMPLES
+Why won't this machine sleep?
+    lsusctl status
+Keep it awake during a backup:
+    lsusctl block --why backup -- rsync -a /home /mnt/backup
+Log every suspend and resume as JSON:
+    lsusctl watch --json >>/var/log/suspend.jsonl
+
+# SEE ALSO
+lsusctl-status(1), lsusctl-block(1), lsusctl-watch(1), lsusctl-history(1),
+lsusd(7), lsusd(8), request-suspend(1), systemd-inhibit(1)
+";
+
+/// The hand-written part of the page of `lsusctl SUB`.
+pub fn subcommand(bin: &str, sub: &str) -> String {
+    let body = match sub {
+        "status" => {
+            "# OUTPUT
+Whether suspend is blocked and by whom (PID, user, command line, and the
+text of `--why` for an `lsusctl block`), whether a suspend is being
+entered, immediate mode and its holder, the watchers, the counts lsused and
+wakealarmd publish, and the last outcomes. `--json` prints the same as one
+object.
+"
+        }
+        "block" => {
+            "# EXAMPLES
+    lsusctl block --why \"burning a DVD\" -- growisofs -Z /dev/sr0 -R -J ~/iso
+"
+        }
+        "watch" => {
+            "# OUTPUT
+One line per event: the local time and `suspend`, or the local time,
+`resume`, the time since the suspend line and the outcome lsusd recorded.
+With `--json`, one object per line:
+    {\"event\":\"suspend\",\"time\":1764067262.123}
+    {\"event\":\"resume\",\"time\":1764067265.456,\"duration\":3.333,...}
+"
+        }
+        "history" => {
+            "# OUTPUT
+One line per attempt: the local time and what happened (suspended for N s,
+blocked by PIDs, aborted, wakeup event, write failed). The history keeps
+the last 100 attempts and survives a restart of lsusd.
+"
+        }
+        _ => "",
+    };
+    format!("{body}\n# SEE ALSO\n{bin}(1), lsusd(7)\n")
+}
+
+/// lsusd(7): the protocol.
+pub const LSUSD_7: &str = "# NAME
+lsusd - the protocol between lsusd, lsused, wakealarmd and their clients
+
+# DESCRIPTION
+lsusd alone decides when the machine sleeps. Every other program talks to
+it through files in the run directory RUN (`/run/suspend`, or
+`$LSUSD_RUN_DIR`, or `--run-dir`) and two sockets. The protocol is that of
+the original lsusd (2011), so its clients, shell scripts and C programs
+work unchanged.
+
+# BLOCKING SUSPEND
+Any process that holds a shared `flock` on `RUN/disabled` prevents suspend.
+The kernel drops the lock when the process exits, so a crashed client never
+leaves suspend blocked. From a shell:
+    exec 9< /run/suspend/disabled; flock --shared 9
+    ... work ...
+    flock --unlock 9; exec 9<&-
+or simply `lsusctl block -- CMD`. A process that reads `disabled` aborts
+the suspend attempt in progress.
+
+# ASKING FOR SUSPEND
+Creating `RUN/request` asks for one suspend; lsusd removes it when the
+attempt ends (`request-suspend` does this and reports the outcome). While
+`RUN/immediate` exists and its creator holds a lock on it, lsusd suspends
+whenever nothing blocks.
+
+# WATCHING
+A watcher opens `RUN/watching`, takes a shared lock and checks that it is
+still the empty file at that path. Before a suspend lsusd writes one byte to
+it and waits for an exclusive lock: each watcher moves its lock to
+`RUN/watching-next`, does its work and releases `watching`. After the
+resume lsusd renames `watching-next` over `watching` and writes two more
+bytes to the old file.
+
+# THE SUSPEND LOOP
+lsusd waits for a request, checks that nothing blocks, reads
+`/sys/power/wakeup_count`, tells the watchers, then suspends only if
+nothing blocks, the request stands, nobody read `disabled`, and the kernel
+accepts the wakeup count back (no wakeup event happened meanwhile).
+
+# SOCKETS
+* RUN/registration (lsused)
+  Bytes: the server sends `A` on accept and after each registration; the
+  client sends `W` with descriptors (SCM_RIGHTS); before a suspend the
+  server sends `S` to each client with a readable descriptor and waits for
+  its `R`; after the resume it sends `A`. EOF means: connect again.
+* RUN/wakealarm (wakealarmd)
+  Lines: the server sends `0`; the client writes a time (seconds since the
+  epoch), echoed back; at that time the server sends `Now`. A connection
+  blocks suspend until it has written a time, and again after `Now`.
+
+# FILES ADDED BY THIS PORT
+* RUN/outcome
+  One line: `seq=N time=T outcome=WORD` and details.
+* RUN/history
+  The last 100 such lines, oldest first.
+* RUN/lsused.status, RUN/wakealarmd.status
+  One line of `key=value` counts, rewritten when they change, removed when
+  the daemon stops. A killed daemon leaves its file: readers check the
+  daemon's lock on `RUN/NAME.pid` first.
+* RUN/NAME.pid
+  Each daemon's PID, locked exclusively for its whole life.
+
+# PERMISSIONS
+Installed with the systemd units, RUN is `root:suspend`, mode 2770: only
+root and members of the group `suspend` may enter it, and every file and
+socket created in it belongs to that group. Members may block, watch,
+request suspend and use both sockets; nobody else may. lsusd and
+wakealarmd run as root without any capability (they write files in sysfs
+that root owns); lsused runs as the user `lsused`, a member of `suspend`.
+
+# SEE ALSO
+lsusd(8), lsused(8), wakealarmd(8), lsusctl(1), request-suspend(1), flock(1)
+";

@@ -1,0 +1,47 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_lsusctl_global_optspecs
+    string join \n run-dir= h/help V/version
+end
+
+function __fish_lsusctl_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_lsusctl_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_lsusctl_using_subcommand
+    set -l cmd (__fish_lsusctl_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c lsusctl -n "__fish_lsusctl_needs_command" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
+complete -c lsusctl -n "__fish_lsusctl_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c lsusctl -n "__fish_lsusctl_needs_command" -s V -l version -d 'Print version'
+complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "status" -d 'Is suspend blocked and by whom; immediate mode, watchers, lsused, wakealarmd and the last outcomes'
+complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "block" -d 'Run a command with suspend blocked, and exit with its status'
+complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "watch" -d 'Print each suspend and resume as it happens, until interrupted'
+complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "history" -d 'The last outcomes recorded by lsusd (RUN/history), oldest first'
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l last -d 'How many of the last outcomes to show' -r
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l json -d 'One JSON object instead of text'
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand block" -l why -d 'Why suspend is blocked; `lsusctl status` shows it' -r
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand block" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand block" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand watch" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand watch" -l json -d 'One JSON object per line instead of text'
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand history" -s n -l lines -d 'Only the last N outcomes' -r
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand history" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand history" -l json -d 'One JSON array instead of text'
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand history" -s h -l help -d 'Print help'

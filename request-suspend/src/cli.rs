@@ -1,0 +1,33 @@
+//! The command line of `request-suspend`.
+//!
+//! A library of its own so that `crates/docgen` can build the man page and
+//! the shell completions from the same definition the binary parses.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Ask lsusd for one suspend and report what happened.
+///
+/// Creates RUN/request and waits until lsusd removes it. Exits 0 only when
+/// the machine really suspended and resumed, 1 when it did not, 2 on error.
+#[derive(Debug, Parser)]
+#[command(name = "request-suspend", version, about, long_about)]
+pub struct Cli {
+    /// Run directory of lsusd.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "LSUSD_RUN_DIR",
+        default_value = "/run/suspend"
+    )]
+    pub run_dir: PathBuf,
+
+    /// Give up after SECS seconds (the request is withdrawn).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+
+    /// Print nothing; the exit status tells.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
