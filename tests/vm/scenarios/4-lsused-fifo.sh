@@ -1,5 +1,4 @@
-# Scenario 4: lsused; a FIFO registered by event_test and readable before the
-# request.
+# Scenario 4: lsused; a FIFO registered by event_test, readable before the request.
 # event_test polls its FIFO itself and would drain it at once, so to have
 # input waiting at "suspend imminent" (as when a modem line arrives just as
 # the machine decides to sleep) the client is stopped (SIGSTOP) while the
