@@ -17,6 +17,7 @@ use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant, SystemTime};
 
 use inotify::{EventMask, WatchMask};
+use lsus_daemon::clock::boot_time;
 use lsus_proto::dirwatch::DirWatch;
 use lsus_proto::lock::{self, LockKind};
 use lsus_proto::outcome::{Outcome, Record};
@@ -296,10 +297,11 @@ impl<P: Power> Suspender<P> {
             );
             return Ok(Outcome::DryRun);
         }
-        let start = Instant::now();
+        // The boot-time clock counts the time asleep; Instant does not.
+        let start = boot_time();
         match self.power.enter_state(self.cfg.state) {
             Ok(()) => Ok(Outcome::Suspended {
-                seconds: start.elapsed().as_secs_f64(),
+                seconds: boot_time().saturating_sub(start).as_secs_f64(),
             }),
             Err(e) => {
                 tracing::debug!("state write failed: {e}");
@@ -340,7 +342,12 @@ impl<P: Power> Suspender<P> {
             tracing::info!("immediate mode: next attempt in {pause:.1?} at the earliest");
         }
         match outcome {
-            Outcome::Suspended { .. } | Outcome::DryRun | Outcome::Blocked { .. } => {
+            Outcome::Blocked { pids } => tracing::info!(
+                "suspend ({}): blocked by {} during the attempt",
+                trigger.word(),
+                describe_pids(pids)
+            ),
+            Outcome::Suspended { .. } | Outcome::DryRun => {
                 tracing::info!("suspend ({}): {outcome}", trigger.word())
             }
             _ => tracing::warn!("suspend ({}): {outcome}", trigger.word()),
