@@ -109,7 +109,9 @@ impl Watcher {
         let run = open_run_dir(dir)?;
         let watch = DirWatch::new(
             dir,
-            WatchMask::MODIFY | WatchMask::MOVED_TO | WatchMask::CREATE | WatchMask::CLOSE_WRITE,
+            // The byte written to `watching`, and the rename that ends the
+            // cycle: nothing else, since every event wakes every watcher.
+            WatchMask::MODIFY | WatchMask::MOVED_TO,
         )
         .map_err(|e| Error::io(format!("cannot watch {}", dir.display()), e))?;
         let mut watch = watch;
