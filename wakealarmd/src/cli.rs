@@ -29,6 +29,10 @@ pub struct Cli {
     #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_mode)]
     pub socket_mode: u32,
 
+    /// Log the RTC writes instead of making them (everything else happens)
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// Log more (repeat for even more)
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -56,6 +60,9 @@ mod tests {
         assert_eq!(cli.sysfs, PathBuf::from("/sys"));
         assert_eq!(cli.rtc, "rtc0");
         assert_eq!(cli.socket_mode, 0o660);
+        assert!(!cli.dry_run);
+        let cli = Cli::try_parse_from(["wakealarmd", "--dry-run"]).unwrap();
+        assert!(cli.dry_run);
         let cli =
             Cli::try_parse_from(["wakealarmd", "--socket-mode", "0600", "--rtc", "rtc1"]).unwrap();
         assert_eq!(cli.socket_mode, 0o600);

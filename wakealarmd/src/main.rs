@@ -61,6 +61,7 @@ fn try_main(cli: &Cli) -> Result<(), Fatal> {
     let listener = lsus_daemon::listener::bind(&socket, cli.socket_mode)?;
     let status = lsus_daemon::status::StatusFile::new(run, WAKEALARMD_STATUS);
     let mut server = Server::new(listener, watcher, timer, signals, rtc, dir, status);
+    server.set_dry_run(cli.dry_run);
     tracing::info!("ready: listening on {}", socket.display());
     startup::announce_ready();
     let result = server.run();

@@ -67,6 +67,8 @@ pub struct Server {
     timer: AlarmTimer,
     signals: ShutdownSignals,
     rtc: Rtc,
+    /// Log the RTC writes instead of making them.
+    dry_run: bool,
     hold: AwakeHold,
     clients: HashMap<ConnId, Client>,
     schedule: Schedule,
@@ -116,6 +118,7 @@ impl Server {
             timer,
             signals,
             rtc,
+            dry_run: false,
             hold: AwakeHold::new(&run_dir),
             clients: HashMap::new(),
             schedule: Schedule::new(),
@@ -123,6 +126,15 @@ impl Server {
             partials: BTreeSet::new(),
             accept_paused_until: None,
             status,
+        }
+    }
+
+    /// With `dry_run`, the RTC is never written: what would be written is
+    /// logged instead (for demos and tests on a fake sysfs tree).
+    pub fn set_dry_run(&mut self, dry_run: bool) {
+        self.dry_run = dry_run;
+        if dry_run {
+            tracing::info!("dry run: RTC writes are logged, not made");
         }
     }
 
@@ -313,7 +325,22 @@ impl Server {
     }
 
     fn program_rtc(&mut self, time: u64) {
-        match self.rtc.program(time, SystemTime::now()) {
+        let now = SystemTime::now();
+        if self.dry_run {
+            match self.rtc.plan(time, now) {
+                Ok(p) => tracing::info!(
+                    "suspend imminent: dry run: not writing \"0\" then \"{}\" to {} (the wake time for the alarm at {time}, RTC offset {} s)",
+                    p.value,
+                    self.rtc.wakealarm_path().display(),
+                    p.offset
+                ),
+                Err(e) => tracing::error!(
+                    "suspend imminent: dry run: cannot plan the RTC alarm for {time}: {e}"
+                ),
+            }
+            return;
+        }
+        match self.rtc.program(time, now) {
             Ok(p) => tracing::info!(
                 "suspend imminent: RTC {} programmed to wake at {} for the alarm at {time} (RTC offset {} s)",
                 self.rtc.dir().display(),

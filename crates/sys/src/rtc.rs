@@ -189,10 +189,19 @@ impl Rtc {
     /// since the epoch): reads the offset at `now`, clears the alarm, then
     /// writes `wake + offset − WAKE_EARLY`. Returns what was written.
     pub fn program(&self, wake: u64, now: SystemTime) -> Result<Programmed, RtcError> {
+        let planned = self.plan(wake, now)?;
+        self.clear_alarm()?;
+        self.set_alarm(planned.value)?;
+        Ok(planned)
+    }
+
+    /// Returns what [`Rtc::program`] would write for `wake` at `now`,
+    /// reading the offset but writing nothing (a dry run).
+    ///
+    /// Fails if `since_epoch` cannot be read or the value is out of range.
+    pub fn plan(&self, wake: u64, now: SystemTime) -> Result<Programmed, RtcError> {
         let offset = self.offset(now)?;
         let value = alarm_value(wake, offset).ok_or(RtcError::Range { wake, offset })?;
-        self.clear_alarm()?;
-        self.set_alarm(value)?;
         Ok(Programmed { value, offset })
     }
 }
@@ -249,6 +258,25 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(rtc.wakealarm_path()).unwrap(),
             "1000003608\n"
+        );
+    }
+
+    #[test]
+    fn plan_computes_the_value_and_writes_nothing() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        let (_t, rtc) = fake("1000003600\n");
+        std::fs::write(rtc.wakealarm_path(), "untouched").unwrap();
+        let p = rtc.plan(1_000_000_010, now).unwrap();
+        assert_eq!(
+            p,
+            Programmed {
+                value: 1_000_003_608,
+                offset: 3600
+            }
+        );
+        assert_eq!(
+            std::fs::read_to_string(rtc.wakealarm_path()).unwrap(),
+            "untouched"
         );
     }
 
