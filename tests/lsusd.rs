@@ -235,7 +235,7 @@ fn watcher_killed_with_sigkill_does_not_block_suspend() {
     assert_eq!(line, "registered\n");
     let req = env.request_spawn();
     env.wait_for("suspend imminent", DEADLINE, || {
-        fs::metadata(env.path("watching")).map_or(false, |m| m.len() == 1)
+        fs::metadata(env.path("watching")).is_ok_and(|m| m.len() == 1)
     });
     env.assert_stays(
         "waiting for the stuck watcher",
@@ -391,16 +391,18 @@ fn sigterm_ends_lsusd_cleanly_when_idle_blocked_or_waiting_for_watchers() {
     env.start_lsusd(&[]);
     let blocker = Blocker::open_in(&env.run).unwrap();
     let guard = blocker.block().unwrap();
-    let _req = env.request_spawn();
+    let mut req = env.request_spawn();
     env.wait_log("lsusd", "blocked by PID", DEADLINE);
     assert!(env.stop(1).success(), "blocked\n{}", env.dump());
     drop(guard);
+    req.kill().unwrap();
+    req.wait().unwrap();
 
     // While it waits for a watcher that never answers: the watcher is
     // released (the cycle is ended for it) and lsusd exits.
     env.start_lsusd(&[]);
     let mut w = Watcher::open_in(&env.run).unwrap();
-    let _req = env.request_spawn();
+    let mut req = env.request_spawn();
     assert_eq!(w.wait().unwrap(), WatchEvent::SuspendImminent);
     assert!(env.stop(2).success(), "watchers\n{}", env.dump());
     w.ready().unwrap();
@@ -408,6 +410,8 @@ fn sigterm_ends_lsusd_cleanly_when_idle_blocked_or_waiting_for_watchers() {
         w.wait_timeout(Some(DEADLINE)).unwrap(),
         Some(WatchEvent::Resumed)
     );
+    req.kill().unwrap();
+    req.wait().unwrap();
     assert_eq!(env.state(), "", "no suspend on the way out");
 }
 

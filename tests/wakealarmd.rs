@@ -340,7 +340,6 @@ fn now_arrives_on_time_and_an_idle_daemon_sleeps() {
     // With one alarm an hour away, the daemon does not wake up at all.
     clients[0].0.set(now_secs() + 3600);
     drop(clients.split_off(1));
-    std::thread::sleep(Duration::from_millis(100));
     let pid = env.daemons[wakealarmd_index(&env)].child.id();
     let switches = || {
         let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -351,6 +350,20 @@ fn now_arrives_on_time_and_an_idle_daemon_sleeps() {
             .and_then(|n| n.parse::<u64>().ok())
             .unwrap()
     };
+    // Let the last changes settle first: the status file is rewritten at
+    // most every 100 ms, and its rename is seen by the daemon's own watch
+    // of the run directory once.
+    let settle = Instant::now() + Duration::from_secs(10);
+    let mut last = switches();
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = switches();
+        if now == last {
+            break;
+        }
+        assert!(Instant::now() < settle, "wakealarmd never went idle");
+        last = now;
+    }
     let before = switches();
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(switches(), before, "wakealarmd woke up while idle");
