@@ -56,14 +56,13 @@ fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
             fd: signals::shutdown_fd(),
         },
     )?;
-    close_stdin();
     tracing::info!(
         "ready: run directory {}, state {}{}",
         suspender.run_dir().path().display(),
         cfg.state,
         if cfg.dry_run { " (dry run)" } else { "" }
     );
-    notify::ready();
+    notify::announce_ready();
     suspender.run()?;
     notify::stopping();
     tracing::info!(
@@ -71,17 +70,4 @@ fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
         signals::last_signal().unwrap_or("request")
     );
     Ok(())
-}
-
-/// The original signalled readiness by closing standard input; a parent
-/// waiting for EOF on the other end of a pipe learns that we are ready.
-fn close_stdin() {
-    match std::fs::File::open("/dev/null") {
-        Ok(null) => {
-            if let Err(e) = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0) {
-                tracing::warn!("cannot close standard input: {e}");
-            }
-        }
-        Err(e) => tracing::warn!("cannot open /dev/null: {e}"),
-    }
 }

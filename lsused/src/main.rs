@@ -11,12 +11,11 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use lsus_daemon::instance::{InstanceError, InstanceLock};
 use lsus_daemon::listener::{self, ListenError};
+use lsus_daemon::signals::ShutdownSignals;
 use lsus_daemon::status::StatusFile;
-use lsus_daemon::{logging, notify, signals, EXIT_FAILURE, EXIT_OK};
+use lsus_daemon::{limits, logging, notify, EXIT_FAILURE, EXIT_OK};
 use lsus_proto::rundir::{self, RunDir, RunDirError};
 use lsus_proto::status::LSUSED_STATUS;
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::accept::Acceptor;
 use crate::server::{Server, Stop};
@@ -52,10 +51,11 @@ fn main() {
 }
 
 fn try_main(cli: &Cli) -> Result<(), Error> {
-    // SIGPIPE ignored; SIGTERM & co. are then taken over by the signalfd.
-    signals::install_shutdown_handlers().map_err(Error::Signals)?;
-    let signals = shutdown_signalfd().map_err(Error::Signals)?;
-    raise_nofile_limit();
+    let signals = ShutdownSignals::install().map_err(Error::Signals)?;
+    match limits::raise_descriptor_limit() {
+        Ok(limit) => tracing::debug!("descriptor limit: {limit}"),
+        Err(e) => tracing::warn!("cannot raise the descriptor limit: {e}"),
+    }
 
     let run = RunDir::open(rundir::resolve(cli.run_dir.as_deref())).map_err(Error::RunDir)?;
     let _instance = InstanceLock::acquire(&run, "lsused")?;
@@ -65,7 +65,7 @@ fn try_main(cli: &Cli) -> Result<(), Error> {
     // Blocks while a suspend is in progress: we join for the next one.
     let watcher = libsus::Watcher::open_in(run.path()).map_err(Error::Watcher)?;
 
-    notify::ready();
+    notify::announce_ready();
     tracing::info!(
         "ready: listening on {}, watching lsusd on {}{}",
         socket_file.path.display(),
@@ -91,37 +91,6 @@ fn try_main(cli: &Cli) -> Result<(), Error> {
     tracing::info!("{name}: shutting down");
     drop(socket_file);
     Ok(())
-}
-
-/// Blocks the shutdown signals and returns a descriptor that reports them,
-/// so the event loop sees a signal as one more readable descriptor (no
-/// race between checking a flag and sleeping in poll).
-fn shutdown_signalfd() -> nix::Result<SignalFd> {
-    let mut mask = SigSet::empty();
-    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
-        mask.add(sig);
-    }
-    mask.thread_block()?;
-    let fd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-    if signals::shutdown_requested() {
-        // One arrived before the mask was in place: deliver it again.
-        nix::sys::signal::raise(Signal::SIGTERM)?;
-    }
-    Ok(fd)
-}
-
-/// Raises the soft limit on open descriptors to the hard limit: every
-/// client and every registered descriptor costs one.
-fn raise_nofile_limit() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-            Ok(()) => tracing::debug!("descriptor limit raised from {soft} to {hard}"),
-            Err(e) => tracing::warn!("cannot raise the descriptor limit from {soft}: {e}"),
-        },
-        Ok((soft, _)) => tracing::debug!("descriptor limit {soft}"),
-        Err(e) => tracing::warn!("cannot read the descriptor limit: {e}"),
-    }
 }
 
 /// The socket file we created; removed on the way out if it is still ours

@@ -15,11 +15,11 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use libsus::{WatchEvent, Watcher};
+use lsus_daemon::signals::ShutdownSignals;
 use lsus_daemon::status::StatusFile;
 use lsus_proto::registration::{RecvBuffer, ServerMessage};
 use lsus_proto::status::LsusedStatus;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signalfd::SignalFd;
 
 use crate::accept::{Accept, Acceptor};
 use crate::client::{Client, ClientId, Input};
@@ -68,7 +68,7 @@ enum Reason {
 
 /// lsused's state.
 pub struct Server {
-    signals: SignalFd,
+    signals: ShutdownSignals,
     watcher: Watcher,
     acceptor: Acceptor,
     clients: BTreeMap<ClientId, Client>,
@@ -97,7 +97,7 @@ pub enum Stop {
 impl Server {
     /// Builds the server over descriptors that main opened.
     pub fn new(
-        signals: SignalFd,
+        signals: ShutdownSignals,
         watcher: Watcher,
         acceptor: Acceptor,
         reply_timeout: Option<Duration>,
@@ -203,13 +203,8 @@ impl Server {
     // ----- shutdown signals -------------------------------------------
 
     fn on_signal(&mut self) -> Result<Option<Stop>, LoopError> {
-        match self.signals.read_signal() {
-            Ok(Some(info)) => {
-                let name = nix::sys::signal::Signal::try_from(info.ssi_signo as i32)
-                    .map_or("a signal", |s| s.as_str());
-                Ok(Some(Stop::Signal(name)))
-            }
-            Ok(None) => Ok(None),
+        match self.signals.read() {
+            Ok(name) => Ok(name.map(Stop::Signal)),
             Err(e) => Err(LoopError::Signal(e.into())),
         }
     }

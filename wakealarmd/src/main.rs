@@ -7,8 +7,6 @@
 mod client;
 mod schedule;
 mod server;
-mod signals;
-mod startup;
 mod suspend;
 mod timer;
 
@@ -41,11 +39,11 @@ fn main() -> ExitCode {
 }
 
 fn try_main(cli: &Cli) -> Result<(), Fatal> {
-    match startup::raise_descriptor_limit() {
+    match lsus_daemon::limits::raise_descriptor_limit() {
         Ok(limit) => tracing::debug!("descriptor limit: {limit}"),
         Err(e) => tracing::warn!("cannot raise the descriptor limit: {e}"),
     }
-    let signals = signals::ShutdownSignals::install()
+    let signals = lsus_daemon::signals::ShutdownSignals::install()
         .map_err(|e| format!("cannot set up signal handling: {e}"))?;
     let dir = rundir::resolve(cli.run_dir.as_deref());
     let run = RunDir::open(&dir).map_err(|e| format!("{e} (is lsusd running?)"))?;
@@ -63,7 +61,7 @@ fn try_main(cli: &Cli) -> Result<(), Fatal> {
     let mut server = Server::new(listener, watcher, timer, signals, rtc, dir, status);
     server.set_dry_run(cli.dry_run);
     tracing::info!("ready: listening on {}", socket.display());
-    startup::announce_ready();
+    lsus_daemon::notify::announce_ready();
     let result = server.run();
     lsus_daemon::notify::stopping();
     // Only this daemon (it holds the instance lock) binds this path.

@@ -26,9 +26,9 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::client::Client;
 use crate::schedule::{ConnId, Schedule};
-use crate::signals::ShutdownSignals;
 use crate::suspend::{self, AwakeHold, Decision};
 use crate::timer::{AlarmTimer, Tick};
+use lsus_daemon::signals::ShutdownSignals;
 
 /// How long accepting pauses after running out of descriptors, unless a
 /// client closes first.

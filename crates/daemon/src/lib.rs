@@ -1,11 +1,12 @@
 //! What the lsusd daemons share: logging set-up, systemd readiness,
-//! shutdown signals, the single-instance lock, listening sockets and status
-//! files.
+//! shutdown signals, descriptor limits, the single-instance lock, listening
+//! sockets and status files.
 //!
 //! Daemons depend on this crate and on `lsus-proto`, never on each other.
 
 pub mod clock;
 pub mod instance;
+pub mod limits;
 pub mod listener;
 pub mod logging;
 pub mod notify;

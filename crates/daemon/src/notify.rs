@@ -41,6 +41,22 @@ pub fn ready() {
     }
 }
 
+/// Says "ready" both ways a starter may listen: to systemd when it started
+/// us (`READY=1`), and, as the original daemons did, by closing standard
+/// input (it is replaced by `/dev/null`), so a parent waiting for EOF on a
+/// pipe learns that start-up is complete. Failures are logged, not fatal.
+pub fn announce_ready() {
+    ready();
+    match std::fs::File::open("/dev/null") {
+        Ok(null) => {
+            if let Err(e) = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0) {
+                tracing::warn!("cannot close standard input: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("cannot open /dev/null: {e}"),
+    }
+}
+
 /// Tells systemd that the daemon is stopping.
 pub fn stopping() {
     let _ = notify("STOPPING=1");

@@ -8,10 +8,14 @@
 //! SIGPIPE is ignored: a client that went away is an error on its write,
 //! not the daemon's death.
 
-use std::os::fd::{BorrowedFd, IntoRawFd};
+use std::os::fd::{AsFd, BorrowedFd, IntoRawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+/// The signals that end a daemon.
+const SHUTDOWN_SIGNALS: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
 
 static SHUTDOWN: AtomicBool = AtomicBool::new(false);
 static LAST: AtomicI32 = AtomicI32::new(0);
@@ -50,7 +54,7 @@ pub fn install_shutdown_handlers() -> nix::Result<()> {
         PIPE_WRITE.store(w.into_raw_fd(), Ordering::SeqCst);
         PIPE_READ.store(r.into_raw_fd(), Ordering::SeqCst);
     }
-    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+    for sig in SHUTDOWN_SIGNALS {
         install(sig, SigHandler::Handler(on_shutdown))?;
     }
     install(Signal::SIGPIPE, SigHandler::SigIgn)
@@ -87,4 +91,50 @@ pub fn last_signal() -> Option<&'static str> {
 /// Asks for shutdown as a signal would (for tests and fatal paths).
 pub fn request_shutdown() {
     SHUTDOWN.store(true, Ordering::SeqCst);
+}
+
+/// The shutdown signals as a descriptor, for the event-loop daemons.
+///
+/// SIGTERM, SIGINT and SIGHUP are blocked and read from a `signalfd`, so
+/// `poll` sees them like any other event and a signal arriving just before
+/// `poll` cannot be missed.
+#[derive(Debug)]
+pub struct ShutdownSignals {
+    fd: SignalFd,
+}
+
+impl ShutdownSignals {
+    /// Installs the handlers (SIGPIPE ignored), blocks the shutdown signals
+    /// and opens the descriptor that reports them. Call before anything
+    /// else can block on a system call. A signal that arrived before the
+    /// mask was in place is raised again, so it is read from the descriptor.
+    pub fn install() -> nix::Result<ShutdownSignals> {
+        install_shutdown_handlers()?;
+        let mut set = SigSet::empty();
+        for sig in SHUTDOWN_SIGNALS {
+            set.add(sig);
+        }
+        set.thread_block()?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+        if shutdown_requested() {
+            nix::sys::signal::raise(Signal::SIGTERM)?;
+        }
+        Ok(ShutdownSignals { fd })
+    }
+
+    /// Returns the name of a pending shutdown signal, if one arrived.
+    pub fn read(&mut self) -> nix::Result<Option<&'static str>> {
+        Ok(self
+            .fd
+            .read_signal()?
+            .and_then(|info| i32::try_from(info.ssi_signo).ok())
+            .and_then(|n| Signal::try_from(n).ok())
+            .map(Signal::as_str))
+    }
+}
+
+impl AsFd for ShutdownSignals {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
 }
