@@ -211,12 +211,15 @@ impl<P: Power> Suspender<P> {
         // 7. The checks, in this order; then the state write.
         let outcome = self.try_suspend(&trigger, count)?;
 
-        // 8. Release `disabled` (done in try_suspend), end the cycle for the
-        // watchers, record the outcome (before `request` goes, so that a
-        // requester finds it).
-        watchers::resumed(&self.run, notified);
+        // 8. Release `disabled` (done in try_suspend), record the outcome
+        // (before `request` goes, so that a requester finds it), end the
+        // cycle for the watchers. The outcome and history writes come just
+        // before the rename so that a watcher, woken by any event in the
+        // run directory, finds all three in one wake-up instead of being
+        // woken again for each.
         self.account(&trigger, &outcome);
         let record = self.record(outcome)?;
+        watchers::resumed(&self.run, notified);
 
         // 1. (next round) The request is done; any left over is old and
         // never honoured.

@@ -44,13 +44,27 @@ pub struct Notified {
     pub ready_after: Duration,
 }
 
+/// Opens `name` for writing, empty. The file is truncated only when it is
+/// not empty already (the usual case): `O_TRUNC` on an empty file is still
+/// an `IN_MODIFY` event in the run directory, and every event there wakes
+/// every watcher.
 fn open_regular(run: &RunDir, name: &str) -> Result<File, RunDirError> {
-    let (file, replaced) = run.open_regular(name, Access::WRITE, MODE, true)?;
+    let (file, replaced) = run.open_regular(name, Access::WRITE, MODE, false)?;
     if let Some(what) = replaced {
         tracing::warn!(
             "{} was {what}; replaced it with a regular file",
             run.join(name).display()
         );
+    }
+    let truncate = file
+        .metadata()
+        .and_then(|m| if m.len() > 0 { file.set_len(0) } else { Ok(()) });
+    if let Err(source) = truncate {
+        return Err(RunDirError {
+            op: "truncate",
+            path: run.join(name),
+            source,
+        });
     }
     Ok(file)
 }
@@ -153,4 +167,45 @@ pub fn resumed(run: &RunDir, notified: Notified) {
         );
     }
     // Closing the old file drops our exclusive lock on it.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inotify::{Inotify, WatchMask};
+
+    fn events(inotify: &mut Inotify) -> Vec<String> {
+        let mut buf = [0u8; 4096];
+        match inotify.read_events(&mut buf) {
+            Ok(events) => events
+                .map(|e| format!("{:?} {:?}", e.mask, e.name))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Vec::new(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn an_empty_file_is_opened_without_an_event_and_a_full_one_is_emptied() {
+        let t = tempfile::tempdir().unwrap();
+        let run = RunDir::create(t.path().join("run"), 0o770).unwrap();
+        std::fs::write(run.join(WATCHING_NEXT), b"").unwrap();
+        std::fs::write(run.join(WATCHING), b"\0\0\0").unwrap();
+        let mut inotify = Inotify::init().unwrap();
+        inotify
+            .watches()
+            .add(run.path(), WatchMask::MODIFY | WatchMask::CREATE)
+            .unwrap();
+
+        drop(open_regular(&run, WATCHING_NEXT).unwrap());
+        assert_eq!(events(&mut inotify), Vec::<String>::new());
+
+        drop(open_regular(&run, WATCHING).unwrap());
+        assert_eq!(std::fs::metadata(run.join(WATCHING)).unwrap().len(), 0);
+        assert_eq!(
+            events(&mut inotify).len(),
+            1,
+            "one IN_MODIFY for the truncation"
+        );
+    }
 }
