@@ -12,12 +12,14 @@
 //! alarm_test --repeat 0 --hold 0 5   # every 5 s, forever
 //! ```
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::process::ExitCode;
+
 use clap::Parser;
 use libsus::WakeAlarm;
+use lsus_examples::say;
 
 /// Set a wake alarm SECONDS ahead and report when it fires.
 #[derive(Debug, Parser)]
@@ -40,20 +42,8 @@ struct Cli {
     seconds: u64,
 }
 
-fn main() {
-    let cli = Cli::parse();
-    if let Err(e) = run(&cli) {
-        eprintln!("alarm_test: {e}");
-        std::process::exit(1);
-    }
-}
-
-/// Prints a line and flushes at once: scripts and tests read it live.
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // A closed stdout must not stop the alarm's work.
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+fn main() -> ExitCode {
+    lsus_examples::exit_status("alarm_test", run(&Cli::parse()))
 }
 
 fn seconds_of(time: SystemTime) -> u64 {

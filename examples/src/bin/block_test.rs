@@ -12,13 +12,13 @@
 //!
 //! Exit status: 0 on success, 2 on error (lsusd not running, …).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use libsus::Blocker;
+use lsus_examples::say;
 
 /// Block suspend for SECS seconds, or abort a suspend in progress.
 #[derive(Debug, Parser)]
@@ -37,25 +37,8 @@ struct Cli {
     seconds: u64,
 }
 
-const EXIT_ERROR: u8 = 2;
-
-/// Prints a line and flushes at once: scripts and tests read it live.
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // A closed stdout must not change what the program does to suspend.
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("block_test: {e}");
-            ExitCode::from(EXIT_ERROR)
-        }
-    }
+    lsus_examples::exit_status("block_test", run(&Cli::parse()))
 }
 
 fn run(cli: &Cli) -> libsus::Result<()> {

@@ -15,6 +15,7 @@ use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use clap::Parser;
 use libsus::{WakeEvent, WakeEvents};
@@ -32,12 +33,8 @@ struct Cli {
     path: PathBuf,
 }
 
-fn main() {
-    let cli = Cli::parse();
-    if let Err(e) = run(&cli) {
-        eprintln!("event_test: {e}");
-        std::process::exit(1);
-    }
+fn main() -> ExitCode {
+    lsus_examples::exit_status("event_test", run(&Cli::parse()))
 }
 
 /// Opens `path` non-blocking. A FIFO is opened read-write, so the program

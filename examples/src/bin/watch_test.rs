@@ -15,13 +15,13 @@
 //!
 //! Exit status: 0 after `--count` cycles, 2 on error (lsusd not running, …).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use libsus::{BlockGuard, Blocker, WatchEvent, Watcher};
+use lsus_examples::say;
 
 /// Print a line for each suspend and resume lsusd announces.
 #[derive(Debug, Parser)]
@@ -50,25 +50,8 @@ struct Cli {
     count: u64,
 }
 
-const EXIT_ERROR: u8 = 2;
-
-/// Prints a line and flushes at once: scripts and tests read it live.
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // A closed stdout must not stop the watcher from answering lsusd.
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("watch_test: {e}");
-            ExitCode::from(EXIT_ERROR)
-        }
-    }
+    lsus_examples::exit_status("watch_test", run(&Cli::parse()))
 }
 
 fn run(cli: &Cli) -> libsus::Result<()> {
