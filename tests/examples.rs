@@ -169,10 +169,13 @@ fn python_block_refuses_a_request() {
 #[test]
 fn python_block_then_allow_lets_the_next_request_suspend() {
     let env = env();
-    let out = python(&["block", "0"])
-        .env("LSUSD_RUN_DIR", &env.run)
-        .output()
-        .unwrap();
+    block_then_allow(&env, python(&["block", "0"]).env("LSUSD_RUN_DIR", &env.run));
+}
+
+/// Runs a client that blocks suspend and allows it again before it exits
+/// (saying so in that order); the next request then suspends.
+fn block_then_allow(env: &Env, client: &mut Command) {
+    let out = client.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(pos(&text, "suspend blocked") < pos(&text, "suspend allowed"));
@@ -311,15 +314,10 @@ fn block_test_blocks_and_allows() {
     assert!(out.contains("blocked by PID"), "{out}");
 
     // Run to the end with --run-dir instead of the environment.
-    let out = bin("block_test", &["--run-dir", &run, "0"])
-        .env_remove("LSUSD_RUN_DIR")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{out:?}");
-    assert!(pos(&text, "suspend blocked") < pos(&text, "suspend allowed"));
-    assert_eq!(env.request(&[]).status.code(), Some(0));
-    assert_eq!(env.state(), "mem\n");
+    block_then_allow(
+        &env,
+        bin("block_test", &["--run-dir", &run, "0"]).env_remove("LSUSD_RUN_DIR"),
+    );
 }
 
 #[test]

@@ -52,6 +52,21 @@ fn connect(env: &Env) -> WakeEvents {
     WakeEvents::connect_in(&env.run).expect("connect to lsused")
 }
 
+/// Registers a pipe with one byte unread, requests a suspend and waits for
+/// the `S`. Returns the client, both ends of the pipe and request-suspend.
+fn imminent_with_readable_pipe(env: &Env) -> (WakeEvents, OwnedFd, File, Child) {
+    let mut client = connect(env);
+    let (r, mut w) = pipe();
+    client.register(&[&r]).unwrap();
+    w.write_all(b"x").unwrap();
+    let request = env.request_spawn();
+    assert_eq!(
+        client.wait_timeout(Some(DEADLINE)).unwrap(),
+        Some(WakeEvent::SuspendImminent)
+    );
+    (client, r, w, request)
+}
+
 /// Raises this process's soft descriptor limit to its hard limit and
 /// returns it.
 fn raise_nofile() -> u64 {
@@ -119,16 +134,7 @@ fn raw_register(sock: &UnixStream, fds: &[std::os::fd::RawFd]) {
 #[test]
 fn readable_pipe_gets_s_and_suspend_waits_for_r_then_a() {
     let env = env();
-    let mut client = connect(&env);
-    let (r, mut w) = pipe();
-    client.register(&[&r]).unwrap();
-    w.write_all(b"x").unwrap();
-
-    let mut request = env.request_spawn();
-    assert_eq!(
-        client.wait_timeout(Some(DEADLINE)).unwrap(),
-        Some(WakeEvent::SuspendImminent)
-    );
+    let (mut client, _r, _w, mut request) = imminent_with_readable_pipe(&env);
     env.assert_stays(
         "no state written while the client's R is awaited",
         Duration::from_millis(400),
@@ -181,16 +187,7 @@ fn nothing_readable_sends_nothing_and_suspend_proceeds_at_once() {
 #[test]
 fn client_that_disconnects_while_awaited_counts_as_ready() {
     let env = env();
-    let mut client = connect(&env);
-    let (r, mut w) = pipe();
-    client.register(&[&r]).unwrap();
-    w.write_all(b"x").unwrap();
-
-    let mut request = env.request_spawn();
-    assert_eq!(
-        client.wait_timeout(Some(DEADLINE)).unwrap(),
-        Some(WakeEvent::SuspendImminent)
-    );
+    let (client, _r, _w, mut request) = imminent_with_readable_pipe(&env);
     assert!(env.state().is_empty());
     drop(client);
     assert!(wait_exit(&env, &mut request, DEADLINE).success());
@@ -330,16 +327,7 @@ fn raw_client_speaks_the_original_bytes() {
 #[test]
 fn silent_client_is_named_and_reply_timeout_lets_suspend_go_on() {
     let mut env = env_with(&["--reply-timeout", "6"]);
-    let mut client = connect(&env);
-    let (r, mut w) = pipe();
-    client.register(&[&r]).unwrap();
-    w.write_all(b"x").unwrap();
-
-    let mut request = env.request_spawn();
-    assert_eq!(
-        client.wait_timeout(Some(DEADLINE)).unwrap(),
-        Some(WakeEvent::SuspendImminent)
-    );
+    let (mut client, _r, _w, mut request) = imminent_with_readable_pipe(&env);
     let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
     let me = format!("(pid {} {})", std::process::id(), comm.trim_end());
     // Named while lsused waits (every few seconds)…
