@@ -68,16 +68,7 @@ pub fn json(r: &Record) -> String {
 /// Runs `lsusctl history`.
 pub fn run(dir: &std::path::Path, json_out: bool, n: Option<usize>) -> Result<String, Error> {
     // The history outlives lsusd; reading it does not need lsusd running.
-    let run = RunDir::open(dir).map_err(|e| {
-        if e.errno() == Some(libc::ENOENT) {
-            Error::NotRunning {
-                dir: dir.to_path_buf(),
-                why: "the run directory does not exist".into(),
-            }
-        } else {
-            e.into()
-        }
-    })?;
+    let run = crate::status::open_run_dir(dir)?;
     let records = read(&run, n)?;
     if json_out {
         let parts: Vec<String> = records.iter().map(json).collect();

@@ -68,9 +68,9 @@ pub fn read_text(run: &RunDir, name: &str) -> Result<Option<String>, Error> {
     Ok(Some(text))
 }
 
-/// Opens the run directory and checks that lsusd serves it; returns its PID.
-pub fn open_checked(dir: &std::path::Path) -> Result<(RunDir, u32), Error> {
-    let run = RunDir::open(dir).map_err(|e| {
+/// Opens the run directory; a missing one means lsusd is not running.
+pub fn open_run_dir(dir: &std::path::Path) -> Result<RunDir, Error> {
+    RunDir::open(dir).map_err(|e| {
         if e.errno() == Some(libc::ENOENT) {
             Error::NotRunning {
                 dir: dir.to_path_buf(),
@@ -79,7 +79,12 @@ pub fn open_checked(dir: &std::path::Path) -> Result<(RunDir, u32), Error> {
         } else {
             e.into()
         }
-    })?;
+    })
+}
+
+/// Opens the run directory and checks that lsusd serves it; returns its PID.
+pub fn open_checked(dir: &std::path::Path) -> Result<(RunDir, u32), Error> {
+    let run = open_run_dir(dir)?;
     // Searching the directory needs execute permission; a plain open does not.
     run.stat(DISABLED)?;
     match procinfo::daemon_pid(&run, "lsusd")? {
