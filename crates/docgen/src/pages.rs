@@ -145,7 +145,9 @@ pub const LSUSCTL_1: &str = "# EXIT STATUS
 # FILES
 * RUN/disabled
   `status` lists the holders of locks on it from /proc/locks, as
-  `systemd-inhibit --list` lists inhibitors: PID, user, command line.
+  `systemd-inhibit --list` lists inhibitors: PID, user, command line. A
+  lock whose taker has exited (flock(1) on a shell's descriptor) is shown
+  held by the processes that share the descriptor, from /proc/PID/fdinfo.
 * RUN/history, RUN/outcome
   Written by lsusd; read by `history` and `status`.
 * RUN/lsused.status, RUN/wakealarmd.status

@@ -55,7 +55,10 @@ pub enum Command {
     /// wakealarmd and the last outcomes.
     ///
     /// Blockers are the holders of a shared lock on RUN/disabled as
-    /// /proc/locks shows them, named by PID, user and command line.
+    /// /proc/locks shows them, named by PID, user and command line. When
+    /// the process /proc/locks names has exited and the lock lives on in
+    /// a descriptor it shared (a shell's `flock --shared 9`), the
+    /// processes that hold that descriptor are named instead.
     Status {
         /// One JSON object instead of text.
         #[arg(long)]

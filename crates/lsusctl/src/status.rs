@@ -186,6 +186,13 @@ pub fn text(r: &Report) -> String {
             if let Some(why) = &h.why {
                 let _ = writeln!(out, "  {:11} why: {why}", "");
             }
+            if let Some(locker) = h.locker {
+                let _ = writeln!(
+                    out,
+                    "  {:11} lock taken by PID {locker}, which no longer holds it",
+                    ""
+                );
+            }
         }
     }
     if r.entering {
@@ -278,14 +285,15 @@ pub fn text(r: &Report) -> String {
 
 fn holder_json(h: &Holder) -> String {
     format!(
-        "{{\"pid\":{},\"uid\":{},\"user\":{},\"comm\":{},\"cmdline\":{},\"why\":{},\"mode\":{}}}",
+        "{{\"pid\":{},\"uid\":{},\"user\":{},\"comm\":{},\"cmdline\":{},\"why\":{},\"mode\":{},\"locker_pid\":{}}}",
         h.pid,
         h.uid.map_or("null".into(), |u| u.to_string()),
         json_opt(h.user.as_deref()),
         json_opt(h.comm.as_deref()),
         json_opt(h.cmdline.as_deref()),
         json_opt(h.why.as_deref()),
-        json_str(if h.exclusive { "exclusive" } else { "shared" })
+        json_str(if h.exclusive { "exclusive" } else { "shared" }),
+        h.locker.map_or("null".into(), |p| p.to_string())
     )
 }
 
@@ -347,4 +355,65 @@ pub fn json(r: &Report) -> String {
         wakealarmd,
         list(&r.last, history::json)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The blocker of PROTOCOL.md §1 for shell, on a system where the
+    /// user's name is unknown (no /etc/passwd, as in an initramfs).
+    fn report() -> Report {
+        Report {
+            dir: "/run/suspend".into(),
+            lsusd: 99,
+            blockers: vec![Holder {
+                pid: 154,
+                locker: Some(158),
+                exclusive: false,
+                uid: Some(0),
+                user: None,
+                comm: Some("sh".into()),
+                cmdline: Some("sh /scenarios/blocker.sh blocker".into()),
+                why: None,
+            }],
+            entering: false,
+            in_progress: false,
+            request_pending: true,
+            immediate: None,
+            watchers: Vec::new(),
+            lsused: Helper::NotRunning,
+            wakealarmd: Helper::NotRunning,
+            last: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn text_names_the_holder_its_numeric_uid_and_who_took_the_lock() {
+        let t = text(&report());
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[1..5],
+            [
+                "suspend: BLOCKED by 1 process",
+                "  PID 154     user 0          sh /scenarios/blocker.sh blocker",
+                "              lock taken by PID 158, which no longer holds it",
+                "request: pending",
+            ],
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn json_names_the_holder_and_who_took_the_lock() {
+        let j = json(&report());
+        assert!(
+            j.contains(
+                "\"blocked\":true,\"blockers\":[{\"pid\":154,\"uid\":0,\"user\":null,\
+                 \"comm\":\"sh\",\"cmdline\":\"sh /scenarios/blocker.sh blocker\",\
+                 \"why\":null,\"mode\":\"shared\",\"locker_pid\":158}]"
+            ),
+            "{j}"
+        );
+    }
 }
