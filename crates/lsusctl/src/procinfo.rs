@@ -163,14 +163,17 @@ pub fn owners(proc: &Path, dev: u64, ino: u64, lock: &proclocks::Holder) -> Vec<
     let Ok(dir) = std::fs::read_dir(proc) else {
         return vec![lock.pid];
     };
-    let sharers: Vec<u32> = dir
+    // (PID, parent); a process whose parent cannot be read any more has
+    // exited since (a shell's `sleep` child, say) and holds nothing
+    let sharers: Vec<(u32, u32)> = dir
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter(|&pid| carries(proc, pid, dev, ino, lock) == Some(true))
+        .filter_map(|pid| Some((pid, parent(proc, pid)?)))
         .collect();
     let mut top: Vec<u32> = sharers
         .iter()
-        .copied()
-        .filter(|&pid| !parent(proc, pid).is_some_and(|p| sharers.contains(&p)))
+        .filter(|(_, ppid)| !sharers.iter().any(|(pid, _)| pid == ppid))
+        .map(|&(pid, _)| pid)
         .collect();
     top.sort_unstable();
     if top.is_empty() {
@@ -307,7 +310,7 @@ mod tests {
 
     /// A fake /proc: `disabled` locked by PID 158, gone, through the
     /// descriptor of the shell 154 (and of its child 160, which inherited
-    /// it); 170 has the file open without a lock; 180 carries another lock
+    /// it, and of 165, which has exited since); 170 has the file open without a lock; 180 carries another lock
     /// on it, taken by 181; 190 took its own lock and holds it.
     #[test]
     fn owners_of_a_lock_whose_locker_is_gone_share_its_descriptor() {
@@ -338,6 +341,9 @@ mod tests {
         };
         process(154, 1, &[(0, &other, None), (9, &file, Some(158))]);
         process(160, 154, &[(9, &file, Some(158))]);
+        // another child, gone before its status was read
+        process(165, 154, &[(9, &file, Some(158))]);
+        std::fs::remove_file(proc.join("165/status")).unwrap();
         process(170, 1, &[(3, &file, None)]);
         process(180, 1, &[(4, &file, Some(181))]);
         process(190, 1, &[(5, &file, Some(190))]);
