@@ -222,8 +222,8 @@ r=$!
 track $r
 wait_until "lsusd to see the block" 10 has "$T/lsusd.log" "blocked by PID"
 show_log lsusd "$mark" "blocked"
-say "   (the kernel records the PID of the flock(1) process that took the lock on"
-say "   the shell's descriptor; flock(1) has exited, the lock stays with the shell $s)"
+say "   (/proc/locks gives the PID of flock(1), which took the lock on the shell's"
+say "   descriptor and exited; lsusd names the shell $s, which holds it now)"
 say "   ... the shell client lets go:"
 echo go >"$T/release"
 finish "$s"

@@ -215,9 +215,17 @@ fn test_block_sh_blocks_a_request() {
         Command::new("sh").arg(example("test_block.sh")).arg("30"),
     );
     script.wait_output(&env, "suspend blocked for 30 s");
+    let shell = script.child.id();
     let (code, out) = request_while_blocked(&env, || script.kill_group(Signal::SIGTERM));
     assert_eq!(code, Some(1), "{out}\n{}", env.dump());
-    assert!(out.contains("blocked by PID"), "{out}");
+    // The shell holds the lock that flock(1), long gone, took on its
+    // descriptor: it is the one named, in the outcome and in the log.
+    assert!(out.contains(&format!("blocked by PID {shell}")), "{out}");
+    assert!(
+        env.log_count("lsusd", &format!("blocked by PID {shell} (sh)")) > 0,
+        "{}",
+        env.dump()
+    );
     assert!(env.state().is_empty());
     // The script's lock went with it: the next request suspends.
     assert_eq!(env.request(&[]).status.code(), Some(0), "{}", env.dump());

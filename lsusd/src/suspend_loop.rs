@@ -443,14 +443,10 @@ impl<P: Power> Suspender<P> {
         let Ok(meta) = self.disabled.metadata() else {
             return Vec::new();
         };
-        let mut pids: Vec<u32> = proclocks::holders(meta.dev(), meta.ino())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|h| h.pid)
-            .filter(|&p| p != std::process::id())
-            .collect();
-        pids.sort_unstable();
-        pids.dedup();
+        // The holders, not merely who took the lock: flock(1) on a shell's
+        // descriptor exits at once and leaves the lock with the shell.
+        let mut pids = proclocks::holding_pids(meta.dev(), meta.ino()).unwrap_or_default();
+        pids.retain(|&p| p != std::process::id());
         pids
     }
 }

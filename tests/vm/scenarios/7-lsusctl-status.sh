@@ -99,20 +99,20 @@ check "the watcher saw the resume" wait_log 5 watcher 'resumed \(cycle 1\)'
 # ---- history and status afterwards --------------------------------------------------
 ctl h history
 check "lsusctl history exits 0 (got $CTL_RC)" [ "$CTL_RC" = 0 ]
-b=$(line_of h "  blocked by PID $lpid\$")
+b=$(line_of h "  blocked by PID $bpid\$")
 s=$(line_of h '  suspended for [0-9]+\.[0-9] s$')
 check "history lists the blocked attempt (line ${b:-none}) before the suspend (line ${s:-none})" before "$b" "$s"
 check "history has exactly these two outcomes" [ "$(wc -l <"$L/h.log")" = 2 ]
 ctl hj history --json
-check "history --json: blocked by $lpid, then suspended" \
-    sh -c "tr -d '\n' <$L/hj.log | grep -Eq '\"outcome\":\"blocked\",[^}]*\"pids\":\\[$lpid\\]\\},\\{[^}]*\"outcome\":\"suspended\"'"
+check "history --json: blocked by $bpid, then suspended" \
+    sh -c "tr -d '\n' <$L/hj.log | grep -Eq '\"outcome\":\"blocked\",[^}]*\"pids\":\\[$bpid\\]\\},\\{[^}]*\"outcome\":\"suspended\"'"
 
 ctl st3 status
 check "lsusctl status exits 0 (got $CTL_RC)" [ "$CTL_RC" = 0 ]
 check "status says nothing blocks" log_has st3 '^suspend: not blocked$'
 check "status lists no request" not log_has st3 '^request: pending'
 check "status shows both outcomes" \
-    sh -c "grep -A2 '^last outcomes:\$' $L/st3.log | grep -q 'blocked by PID $lpid' && grep -A2 '^last outcomes:\$' $L/st3.log | grep -q 'suspended for'"
+    sh -c "grep -A2 '^last outcomes:\$' $L/st3.log | grep -q 'blocked by PID $bpid' && grep -A2 '^last outcomes:\$' $L/st3.log | grep -q 'suspended for'"
 ctl sj3 status --json
 check "json: not blocked, no blockers" log_has sj3 '"blocked":false,"blockers":\[\],'
 
