@@ -40,6 +40,9 @@ pub const HISTORY: &str = "history";
 pub const REGISTRATION: &str = "registration";
 /// wakealarmd's socket.
 pub const WAKEALARM: &str = "wakealarm";
+/// Subdirectory where files are prepared before they are renamed into
+/// the run directory (see [`RunDir::write_atomically`]).
+pub const STAGING: &str = ".staging";
 
 /// Returns the run directory to use: `flag` if given, else `$LSUSD_RUN_DIR`
 /// if set and not empty, else [`DEFAULT_RUN_DIR`].
@@ -128,6 +131,15 @@ fn io_err(op: &'static str, path: PathBuf, errno: Errno) -> RunDirError {
         path,
         source: io::Error::from_raw_os_error(errno as i32),
     }
+}
+
+/// Writes all of `contents` to `file` (named `path` in errors).
+fn write_all(mut file: impl io::Write, contents: &[u8], path: PathBuf) -> Result<(), RunDirError> {
+    file.write_all(contents).map_err(|source| RunDirError {
+        op: "write",
+        path,
+        source,
+    })
 }
 
 impl RunDir {
@@ -344,22 +356,64 @@ impl RunDir {
 
     /// Writes `contents` to `name` atomically: a temporary file is written
     /// and renamed over `name`, so a reader sees the old or the new content.
+    ///
+    /// The temporary file is written in the subdirectory [`STAGING`], out of
+    /// sight of the inotify watches on the run directory, so its watchers
+    /// see one `IN_MOVED_TO` and no `IN_MODIFY`: every event in the run
+    /// directory wakes every watcher of lsusd. Where the subdirectory cannot
+    /// be used (something else stands at its name), the temporary file is
+    /// written in the run directory itself. A stale temporary file is
+    /// removed first and never written through.
     pub fn write_atomically(
         &self,
         name: &str,
         contents: &[u8],
         mode: u32,
     ) -> Result<(), RunDirError> {
-        use std::io::Write;
         let tmp = format!(".{name}.tmp");
-        let (mut file, _) = self.open_regular(&tmp, Access::WRITE, mode, true)?;
-        file.write_all(contents).map_err(|source| RunDirError {
-            op: "write",
-            path: self.join(&tmp),
-            source,
-        })?;
-        drop(file);
-        self.rename(&tmp, name)
+        let staging = self.staging();
+        let dir = staging.as_ref().map_or(self.raw(), |d| Some(d.as_raw_fd()));
+        let path = || match &staging {
+            Some(_) => self.join(STAGING).join(&tmp),
+            None => self.join(&tmp),
+        };
+        match nix::unistd::unlinkat(dir, tmp.as_str(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(io_err("remove", path(), e)),
+        }
+        let flags =
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(dir, tmp.as_str(), flags, Mode::from_bits_truncate(mode))
+            .map_err(|e| io_err("create", path(), e))?;
+        // SAFETY: `openat` just returned this descriptor and nothing else owns it.
+        let file = unsafe { File::from_raw_fd(fd) };
+        write_all(file, contents, path())?;
+        nix::fcntl::renameat(dir, tmp.as_str(), self.raw(), name)
+            .map_err(|e| io_err("rename", path(), e))
+    }
+
+    /// Opens (creating it if need be) the subdirectory [`STAGING`]; `None`
+    /// if something else stands there or it cannot be made.
+    fn staging(&self) -> Option<OwnedFd> {
+        // Group-writable like the run directory: lsused, running as
+        // another user of its group, writes its status file through it.
+        match nix::sys::stat::mkdirat(self.raw(), STAGING, Mode::from_bits_truncate(0o770)) {
+            Ok(()) => {
+                let fd = self.open_staging()?;
+                // The umask may have narrowed the mode.
+                let _ = nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(0o2770));
+                Some(fd)
+            }
+            Err(Errno::EEXIST) => self.open_staging(),
+            Err(_) => None,
+        }
+    }
+
+    fn open_staging(&self) -> Option<OwnedFd> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(self.raw(), STAGING, flags, Mode::empty()).ok()?;
+        // SAFETY: `openat` just returned this descriptor and nothing else owns it.
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 
     /// Borrows the directory's descriptor (for `inotify` or `fstat`).
@@ -456,5 +510,58 @@ mod tests {
             .read_to_string(&mut s)
             .unwrap();
         assert_eq!(s, "two\n");
+    }
+
+    /// What a watcher of lsusd (MODIFY and MOVED_TO on the directory) sees
+    /// of an atomic write: the rename alone. A link planted as the
+    /// temporary file is replaced, its target untouched.
+    #[test]
+    fn write_atomically_wakes_a_watcher_once() {
+        use inotify::{Inotify, WatchMask};
+        let (t, run) = dir();
+        let target = t.path().join("target");
+        std::fs::write(&target, b"keep").unwrap();
+        std::fs::create_dir(run.join(STAGING)).unwrap();
+        std::os::unix::fs::symlink(&target, run.join(STAGING).join(".outcome.tmp")).unwrap();
+        let mut inotify = Inotify::init().unwrap();
+        inotify
+            .watches()
+            .add(run.path(), WatchMask::MODIFY | WatchMask::MOVED_TO)
+            .unwrap();
+        run.write_atomically("outcome", b"one\n", 0o644).unwrap();
+        let mut buf = [0u8; 4096];
+        let events: Vec<String> = inotify
+            .read_events(&mut buf)
+            .unwrap()
+            .map(|e| format!("{:?} {:?}", e.mask, e.name))
+            .collect();
+        assert_eq!(events, ["EventMask(MOVED_TO) Some(\"outcome\")"]);
+        assert_eq!(std::fs::read(run.join("outcome")).unwrap(), b"one\n");
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert!(!run.join(STAGING).join(".outcome.tmp").exists());
+    }
+
+    #[test]
+    fn write_atomically_without_its_staging_directory_still_works() {
+        let (_t, run) = dir();
+        std::fs::write(run.join(STAGING), b"not a directory").unwrap();
+        run.write_atomically("outcome", b"one\n", 0o644).unwrap();
+        assert_eq!(std::fs::read(run.join("outcome")).unwrap(), b"one\n");
+        assert!(!run.exists(".outcome.tmp").unwrap());
+    }
+
+    #[test]
+    fn the_staging_directory_is_group_writable_despite_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_t, run) = dir();
+        let old = nix::sys::stat::umask(Mode::from_bits_truncate(0o027));
+        let result = run.write_atomically("outcome", b"one\n", 0o644);
+        nix::sys::stat::umask(old);
+        result.unwrap();
+        let mode = std::fs::metadata(run.join(STAGING))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o2770);
     }
 }
