@@ -47,6 +47,9 @@ pub const LSUSD_8: &str = concat!(
   The outcome of the last attempt, one line.
 * RUN/history
   The last 100 outcomes, oldest first (`lsusctl history`).
+* RUN/.staging
+  Where outcome, history and status files are written before they are
+  renamed into RUN, so that watchers see one event per update.
 * RUN/lsusd.pid
   The PID, locked exclusively while lsusd runs: one lsusd per run directory.
 * SYS/power/wakeup_count, SYS/power/state
