@@ -243,8 +243,81 @@ pub fn lsusd(cfg: &Config, rep: &mut Report) -> Result<()> {
             verdict(ratio <= 10.0),
             vec![("ratio", ratio)],
         );
+        // Where the growth comes from: the kernel's own cost of the lock
+        // moves PROTOCOL.md §2 asks of every watcher, without lsusd.
+        let (f100, f1000) = (flock_moves(100)?, flock_moves(1000)?);
+        let per = |d: Duration, n: u32| d.as_secs_f64() * 1e6 / f64::from(n);
+        rep.row(
+            "lsusd",
+            "100 → 1000 watchers",
+            "kernel alone: n lock moves on one file (flock LOCK_SH watching-next, LOCK_UN watching)",
+            format!(
+                "{:.2} → {:.2} ms, {:.2} → {:.2} µs per watcher (×{:.0})",
+                f100.as_secs_f64() * 1e3,
+                f1000.as_secs_f64() * 1e3,
+                per(f100, 100),
+                per(f1000, 1000),
+                f1000.as_secs_f64() / f100.as_secs_f64().max(1e-9)
+            ),
+            "",
+            Verdict::Info,
+            vec![
+                ("flock_100_ms", f100.as_secs_f64() * 1e3),
+                ("flock_1000_ms", f1000.as_secs_f64() * 1e3),
+            ],
+        );
     }
     Ok(())
+}
+
+/// Measures what the kernel alone spends on the lock moves of `n`
+/// watchers: `n` open files of `watching` hold shared locks, then each
+/// takes a shared lock on `watching-next` and drops its lock on
+/// `watching`, in one process (a `flock` lock belongs to the open file,
+/// so this is what `n` processes would ask of the kernel). Linux keeps a
+/// file's `flock` locks in one list that each call walks, so the total
+/// grows with the square of `n`. Returns the best of a few runs.
+fn flock_moves(n: u32) -> Result<Duration> {
+    use lsus_proto::lock::{self, LockKind};
+    let dir = tempfile::tempdir().map_err(|e| Error::Io {
+        what: "cannot create a temporary directory".into(),
+        source: e,
+    })?;
+    let open_n = |name: &str| -> Result<Vec<std::fs::File>> {
+        let path = dir.path().join(name);
+        (0..n)
+            .map(|_| {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+                    .map_err(|e| Error::Io {
+                        what: format!("cannot open {}", path.display()),
+                        source: e,
+                    })
+            })
+            .collect()
+    };
+    let io = |e| Error::Io {
+        what: "flock".into(),
+        source: e,
+    };
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let (watching, next) = (open_n("watching")?, open_n("watching-next")?);
+        for f in &watching {
+            lock::lock(f, LockKind::Shared).map_err(io)?;
+        }
+        let start = Instant::now();
+        for (w, x) in watching.iter().zip(&next) {
+            lock::lock(x, LockKind::Shared).map_err(io)?;
+            lock::unlock(w).map_err(io)?;
+        }
+        best = best.min(start.elapsed());
+    }
+    Ok(best)
 }
 
 /// lsused with 1, 100 and 1000 registered clients, half of them readable.
