@@ -41,7 +41,35 @@ pub fn holders(dev: u64, ino: u64) -> io::Result<Vec<Holder>> {
 
 /// As [`holders`], from another copy of `/proc/locks`.
 pub fn holders_in(locks: &Path, dev: u64, ino: u64) -> io::Result<Vec<Holder>> {
-    Ok(parse(&std::fs::read_to_string(locks)?, dev, ino))
+    Ok(parse(&read_snapshot(locks)?, dev, ino))
+}
+
+/// Reads a `/proc` table in as few `read(2)` calls as it takes. The kernel
+/// builds `/proc/locks` afresh for every `read` call, resuming at the
+/// position of the last one: locks taken or dropped between two calls
+/// shift the list, so a line can be skipped. One call with a buffer large
+/// enough for the whole table is one consistent walk of it.
+fn read_snapshot(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    const CHUNK: usize = 1 << 20;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len == buf.len() {
+                    buf.resize(len + CHUNK, 0);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Parses the text of `/proc/locks`.
