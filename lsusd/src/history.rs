@@ -1,4 +1,6 @@
-//! `RUN/history`: the last outcomes, for `lsusctl history` and `status`.
+//! `RUN/log/history`: the last outcomes, for `lsusctl history` and
+//! `status`. It lives in a subdirectory so that writing it wakes none of
+//! the watchers of the run directory.
 //!
 //! The same record lines as `RUN/outcome` (see `lsus_proto::outcome`),
 //! oldest first, at most [`LIMIT`] of them. Each attempt rewrites the file
@@ -10,7 +12,7 @@
 use std::io::Read;
 
 use lsus_proto::outcome::Record;
-use lsus_proto::rundir::{Access, RunDir, HISTORY};
+use lsus_proto::rundir::{Access, RunDir, HISTORY, LOG_DIR};
 
 /// How many records the history keeps.
 pub const LIMIT: usize = 100;
@@ -22,6 +24,15 @@ const MODE: u32 = 0o644;
 /// beyond [`LIMIT`]. Failures are logged, never fatal: the history is a
 /// convenience, the outcome file is the protocol.
 pub fn append(run: &RunDir, record: &Record) {
+    // Readable by the run directory's group, written by lsusd alone.
+    let run = match run.subdir(LOG_DIR, Some(0o2750)) {
+        Ok(dir) => dir,
+        Err(e) => {
+            tracing::warn!("cannot record the history: {e}");
+            return;
+        }
+    };
+    let run = &run;
     let mut text = String::new();
     match run.open_file(HISTORY, Access::READ, None, false) {
         Ok(mut file) => {
@@ -95,7 +106,7 @@ mod tests {
         for seq in 1..=LIMIT as u64 + 5 {
             append(&run, &record(seq));
         }
-        let text = std::fs::read_to_string(run.join(HISTORY)).unwrap();
+        let text = std::fs::read_to_string(run.join(LOG_DIR).join(HISTORY)).unwrap();
         let seqs: Vec<u64> = text
             .lines()
             .map(|l| l.parse::<Record>().unwrap().seq)

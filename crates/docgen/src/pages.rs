@@ -45,8 +45,9 @@ pub const LSUSD_8: &str = concat!(
   The watchers' files (lsusd(7)).
 * RUN/outcome
   The outcome of the last attempt, one line.
-* RUN/history
-  The last 100 outcomes, oldest first (`lsusctl history`).
+* RUN/log/history
+  The last 100 outcomes, oldest first (`lsusctl history`), in a
+  subdirectory so that writing it wakes no watcher.
 * RUN/.staging
   Where outcome, history and status files are written before they are
   renamed into RUN, so that watchers see one event per update.
@@ -151,7 +152,7 @@ pub const LSUSCTL_1: &str = "# EXIT STATUS
   `systemd-inhibit --list` lists inhibitors: PID, user, command line. A
   lock whose taker has exited (flock(1) on a shell's descriptor) is shown
   held by the processes that share the descriptor, from /proc/PID/fdinfo.
-* RUN/history, RUN/outcome
+* RUN/log/history, RUN/outcome
   Written by lsusd; read by `history` and `status`.
 * RUN/lsused.status, RUN/wakealarmd.status
   Written by lsused and wakealarmd; read by `status`.
@@ -262,7 +263,7 @@ accepts the wakeup count back (no wakeup event happened meanwhile).
 # FILES ADDED BY THIS PORT
 * RUN/outcome
   One line: `seq=N time=T outcome=WORD` and details.
-* RUN/history
+* RUN/log/history
   The last 100 such lines, oldest first.
 * RUN/lsused.status, RUN/wakealarmd.status
   One line of `key=value` counts, rewritten when they change, removed when

@@ -103,7 +103,7 @@ pub enum Command {
         json: bool,
     },
 
-    /// The last outcomes recorded by lsusd (RUN/history), oldest first.
+    /// The last outcomes recorded by lsusd (RUN/log/history), oldest first.
     History {
         /// One JSON array instead of text.
         #[arg(long)]

@@ -1,19 +1,24 @@
-//! `lsusctl history`: the outcomes lsusd recorded in `RUN/history`.
+//! `lsusctl history`: the outcomes lsusd recorded in `RUN/log/history`.
 
 use std::fmt::Write as _;
 
 use lsus_proto::outcome::{Outcome, Record};
-use lsus_proto::rundir::{RunDir, HISTORY, OUTCOME};
+use lsus_proto::rundir::{RunDir, HISTORY, LOG_DIR, OUTCOME};
 
 use crate::error::Error;
 use crate::fmt::{epoch, json_f64, json_str, local_time};
 use crate::status::read_text;
 
 /// Returns the last `n` (all if `None`) records, oldest first: from
-/// `RUN/history`, or from `RUN/outcome` when there is no history (an
+/// `RUN/log/history`, or from `RUN/outcome` when there is no history (an
 /// lsusd without one). Lines that cannot be parsed are skipped.
 pub fn read(run: &RunDir, n: Option<usize>) -> Result<Vec<Record>, Error> {
-    let text = match read_text(run, HISTORY)? {
+    let history = match run.subdir(LOG_DIR, None) {
+        Ok(log) => read_text(&log, HISTORY)?,
+        Err(e) if e.errno() == Some(libc::ENOENT) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let text = match history {
         Some(t) => t,
         None => read_text(run, OUTCOME)?.unwrap_or_default(),
     };
@@ -91,8 +96,9 @@ mod tests {
     fn reads_the_last_records_and_skips_garbage() {
         let t = tempfile::tempdir().unwrap();
         let run = RunDir::create(t.path().join("run"), 0o770).unwrap();
+        std::fs::create_dir(run.join(LOG_DIR)).unwrap();
         std::fs::write(
-            run.join(HISTORY),
+            run.join(LOG_DIR).join(HISTORY),
             "seq=1 time=10.000 outcome=suspended seconds=3.250\n\
              garbage\n\
              seq=2 time=20.000 outcome=blocked pids=7,9\n\

@@ -13,7 +13,8 @@
 //! RUN/watching        empty while awake; 1 byte = suspend imminent
 //! RUN/watching-next   renamed over `watching` after resume (+2 bytes)
 //! RUN/outcome         (port) one line: the outcome of the last attempt
-//! RUN/history         (port) the last outcomes, one line each, oldest first
+//! RUN/log/history     (port) the last outcomes, one line each, oldest first
+//! RUN/.staging/       (port) where replaced files are written before the rename
 //! RUN/*.status        (port) counts published by lsused and wakealarmd
 //! RUN/registration    lsused socket: bytes A W S R
 //! RUN/wakealarm       wakealarmd socket: decimal lines, "Now"

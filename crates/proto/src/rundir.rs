@@ -34,7 +34,7 @@ pub const WATCHING_NEXT: &str = "watching-next";
 /// The outcome of the last attempt (an addition of the port).
 pub const OUTCOME: &str = "outcome";
 /// The last outcomes, oldest first, one record line each (an addition of
-/// the port, bounded; see `lsusctl history`).
+/// the port, bounded; see `lsusctl history`), in [`LOG_DIR`].
 pub const HISTORY: &str = "history";
 /// lsused's socket.
 pub const REGISTRATION: &str = "registration";
@@ -43,6 +43,9 @@ pub const WAKEALARM: &str = "wakealarm";
 /// Subdirectory where files are prepared before they are renamed into
 /// the run directory (see [`RunDir::write_atomically`]).
 pub const STAGING: &str = ".staging";
+/// Subdirectory for records that readers look up now and then (the
+/// history): changes there wake no watcher of the run directory.
+pub const LOG_DIR: &str = "log";
 
 /// Returns the run directory to use: `flag` if given, else `$LSUSD_RUN_DIR`
 /// if set and not empty, else [`DEFAULT_RUN_DIR`].
@@ -123,6 +126,10 @@ impl Access {
 pub struct RunDir {
     path: PathBuf,
     dir: OwnedFd,
+    /// Whether [`RunDir::write_atomically`] prepares files in [`STAGING`]:
+    /// in the run directory itself, which lsusd's watchers watch; not in
+    /// a subdirectory, which nobody watches.
+    staged: bool,
 }
 
 fn io_err(op: &'static str, path: PathBuf, errno: Errno) -> RunDirError {
@@ -156,7 +163,53 @@ impl RunDir {
         .map_err(|e| io_err("open run directory", path.clone(), e))?;
         // SAFETY: `open` just returned this descriptor and nothing else owns it.
         let dir = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(RunDir { path, dir })
+        Ok(RunDir {
+            path,
+            dir,
+            staged: true,
+        })
+    }
+
+    /// Opens the subdirectory `name`, never through a symbolic link. With
+    /// `create`, a missing one is made with that mode (group-writable
+    /// modes survive the umask), and anything else standing at the name is
+    /// removed first; without, a missing one is an `ENOENT` error.
+    pub fn subdir(&self, name: &str, create: Option<u32>) -> Result<RunDir, RunDirError> {
+        let fd = match (self.subdir_fd(name, create), create) {
+            (Err(Errno::ELOOP | Errno::ENOTDIR), Some(_)) => {
+                self.remove_any(name)?;
+                self.subdir_fd(name, create)
+            }
+            (other, _) => other,
+        }
+        .map_err(|e| io_err("open", self.join(name), e))?;
+        Ok(RunDir {
+            path: self.join(name),
+            dir: fd,
+            staged: false,
+        })
+    }
+
+    fn subdir_fd(&self, name: &str, create: Option<u32>) -> Result<OwnedFd, Errno> {
+        let open = || {
+            let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+            let fd = nix::fcntl::openat(self.raw(), name, flags, Mode::empty())?;
+            // SAFETY: `openat` just returned this descriptor and nothing else owns it.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        };
+        let Some(mode) = create else {
+            return open();
+        };
+        match nix::sys::stat::mkdirat(self.raw(), name, Mode::from_bits_truncate(mode & 0o777)) {
+            Ok(()) => {
+                let fd = open()?;
+                // The umask may have narrowed the mode.
+                nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(mode))?;
+                Ok(fd)
+            }
+            Err(Errno::EEXIST) => open(),
+            Err(e) => Err(e),
+        }
     }
 
     /// Creates the run directory (and its parents) if needed, with `mode`
@@ -357,8 +410,8 @@ impl RunDir {
     /// Writes `contents` to `name` atomically: a temporary file is written
     /// and renamed over `name`, so a reader sees the old or the new content.
     ///
-    /// The temporary file is written in the subdirectory [`STAGING`], out of
-    /// sight of the inotify watches on the run directory, so its watchers
+    /// In the run directory, the temporary file is written in the
+    /// subdirectory [`STAGING`], out of sight of the inotify watches on it, so its watchers
     /// see one `IN_MOVED_TO` and no `IN_MODIFY`: every event in the run
     /// directory wakes every watcher of lsusd. Where the subdirectory cannot
     /// be used (something else stands at its name), the temporary file is
@@ -393,27 +446,14 @@ impl RunDir {
     }
 
     /// Opens (creating it if need be) the subdirectory [`STAGING`]; `None`
-    /// if something else stands there or it cannot be made.
+    /// if something else stands there, it cannot be made, or this is not
+    /// a directory that needs it.
     fn staging(&self) -> Option<OwnedFd> {
         // Group-writable like the run directory: lsused, running as
         // another user of its group, writes its status file through it.
-        match nix::sys::stat::mkdirat(self.raw(), STAGING, Mode::from_bits_truncate(0o770)) {
-            Ok(()) => {
-                let fd = self.open_staging()?;
-                // The umask may have narrowed the mode.
-                let _ = nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(0o2770));
-                Some(fd)
-            }
-            Err(Errno::EEXIST) => self.open_staging(),
-            Err(_) => None,
-        }
-    }
-
-    fn open_staging(&self) -> Option<OwnedFd> {
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let fd = nix::fcntl::openat(self.raw(), STAGING, flags, Mode::empty()).ok()?;
-        // SAFETY: `openat` just returned this descriptor and nothing else owns it.
-        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+        self.staged
+            .then(|| self.subdir_fd(STAGING, Some(0o2770)).ok())
+            .flatten()
     }
 
     /// Borrows the directory's descriptor (for `inotify` or `fstat`).
@@ -563,5 +603,31 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o7777, 0o2770);
+    }
+
+    #[test]
+    fn subdir_is_made_never_followed_and_replaces_what_stands_there() {
+        let (t, run) = dir();
+        // Without `create`, a missing one is ENOENT.
+        let e = run.subdir("log", None).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::ENOENT));
+        // A link planted at the name is removed, its target untouched.
+        let target = t.path().join("elsewhere");
+        std::fs::create_dir(&target).unwrap();
+        std::os::unix::fs::symlink(&target, run.join("log")).unwrap();
+        let log = run.subdir("log", Some(0o2750)).unwrap();
+        assert!(!std::fs::symlink_metadata(run.join("log"))
+            .unwrap()
+            .is_symlink());
+        log.write_atomically("history", b"x\n", 0o644).unwrap();
+        assert_eq!(std::fs::read(run.join("log/history")).unwrap(), b"x\n");
+        assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+        // Nothing staged in a subdirectory: nobody watches it.
+        assert!(!run.join("log").join(STAGING).exists());
+        // A plain file at the name is replaced too.
+        std::fs::remove_dir_all(run.join("log")).unwrap();
+        std::fs::write(run.join("log"), b"file").unwrap();
+        run.subdir("log", Some(0o2750)).unwrap();
+        assert!(run.join("log").is_dir());
     }
 }

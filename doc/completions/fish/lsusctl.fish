@@ -30,7 +30,7 @@ complete -c lsusctl -n "__fish_lsusctl_needs_command" -s V -l version -d 'Print 
 complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "status" -d 'Is suspend blocked and by whom; immediate mode, watchers, lsused, wakealarmd and the last outcomes'
 complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "block" -d 'Run a command with suspend blocked, and exit with its status'
 complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "watch" -d 'Print each suspend and resume as it happens, until interrupted'
-complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "history" -d 'The last outcomes recorded by lsusd (RUN/history), oldest first'
+complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "history" -d 'The last outcomes recorded by lsusd (RUN/log/history), oldest first'
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l last -d 'How many of the last outcomes to show' -r
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l json -d 'One JSON object instead of text'
