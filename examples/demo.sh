@@ -107,6 +107,17 @@ finish() {
     wait "$1" || rc=$?
 }
 
+# `request EXPECTED`: runs request-suspend, shows what it printed and its
+# exit status, and fails the demo unless that is EXPECTED.
+request() {
+    show_cmd "request-suspend"
+    rc=0
+    request-suspend >"$T/req.out" 2>&1 || rc=$?
+    show_out "request-suspend" "$T/req.out"
+    say "   (exit status $rc)"
+    [ "$rc" = "$1" ] || fail "request-suspend exited $rc, expected $1"
+}
+
 for tool in flock mkfifo python3; do
     command -v "$tool" >/dev/null 2>&1 || {
         say "demo.sh: $tool is needed but not installed" >&2
@@ -184,12 +195,7 @@ watch_test >"$T/watch.out" 2>&1 &
 w=$!
 track $w
 wait_until "watch_test to register" 10 has "$T/watch.out" "watching"
-show_cmd "request-suspend"
-rc=0
-request-suspend >"$T/req.out" 2>&1 || rc=$?
-show_out "request-suspend" "$T/req.out"
-say "   (exit status $rc)"
-[ "$rc" = 0 ] || fail "request-suspend exited $rc, expected 0"
+request 0
 wait_until "watch_test to hear of the resume" 10 has "$T/watch.out" "resumed"
 show_out "watch_test" "$T/watch.out"
 show_log lsusd "$mark" "suspend \\(|dry run"
@@ -244,12 +250,7 @@ watch_test --abort --count 1 >"$T/abort.out" 2>&1 &
 w=$!
 track $w
 wait_until "watch_test --abort to register" 10 has "$T/abort.out" "watching"
-show_cmd "request-suspend"
-rc=0
-request-suspend >"$T/req.out" 2>&1 || rc=$?
-show_out "request-suspend" "$T/req.out"
-say "   (exit status $rc)"
-[ "$rc" = 1 ] || fail "request-suspend exited $rc, expected 1 (aborted)"
+request 1
 has "$T/req.out" "aborted" || fail "request-suspend did not say aborted"
 finish "$w"
 show_out "watch_test" "$T/abort.out"
@@ -319,12 +320,7 @@ a=$!
 track $a
 wait_until "alarm_test to set its alarm" 10 has "$T/alarm.out" "Alarm set for"
 show_out "alarm_test" "$T/alarm.out"
-show_cmd "request-suspend"
-rc=0
-request-suspend >"$T/req.out" 2>&1 || rc=$?
-show_out "request-suspend" "$T/req.out"
-say "   (exit status $rc)"
-[ "$rc" = 0 ] || fail "request-suspend exited $rc, expected 0"
+request 0
 wait_until "wakealarmd to log the RTC programming" 10 \
     has "$T/wakealarmd.log" "dry run: not writing"
 show_log wakealarmd "$mark" "suspend imminent"

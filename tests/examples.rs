@@ -108,8 +108,9 @@ fn pos(text: &str, needle: &str) -> usize {
 }
 
 /// Starts a request, waits until lsusd reports it blocked, then runs
-/// `release` and returns request-suspend's exit status and output.
-fn request_while_blocked(env: &Env, release: impl FnOnce()) -> (Option<i32>, String) {
+/// `release`; checks that request-suspend exited 1 without a suspend and
+/// returns what it printed.
+fn request_while_blocked(env: &Env, release: impl FnOnce()) -> String {
     let blocked_before = env.log_count("lsusd", "blocked by");
     let mut request = env.request_spawn();
     env.wait_log_count("lsusd", "blocked by", blocked_before + 1, DEADLINE);
@@ -117,10 +118,16 @@ fn request_while_blocked(env: &Env, release: impl FnOnce()) -> (Option<i32>, Str
     release();
     let status = wait_exit(env, &mut request);
     let out = request.wait_with_output().unwrap();
-    (
-        status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(status.code(), Some(1), "{out}\n{}", env.dump());
+    assert!(env.state().is_empty(), "{}", env.dump());
+    out
+}
+
+/// The next request suspends: request-suspend exits 0, `mem` is written.
+fn next_request_suspends(env: &Env) {
+    assert_eq!(env.request(&[]).status.code(), Some(0), "{}", env.dump());
+    assert_eq!(env.state(), "mem\n");
 }
 
 // ---------------------------------------------------------------- Python
@@ -160,10 +167,8 @@ fn python_block_refuses_a_request() {
     let env = env();
     let mut blocker = Client::spawn(&env, "py-block", &mut python(&["block", "30"]));
     blocker.wait_output(&env, "suspend blocked");
-    let (code, out) = request_while_blocked(&env, || blocker.kill_group(Signal::SIGTERM));
-    assert_eq!(code, Some(1), "{out}\n{}", env.dump());
+    let out = request_while_blocked(&env, || blocker.kill_group(Signal::SIGTERM));
     assert!(out.contains("blocked"), "{out}");
-    assert!(env.state().is_empty());
 }
 
 #[test]
@@ -179,8 +184,7 @@ fn block_then_allow(env: &Env, client: &mut Command) {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(pos(&text, "suspend blocked") < pos(&text, "suspend allowed"));
-    assert_eq!(env.request(&[]).status.code(), Some(0));
-    assert_eq!(env.state(), "mem\n");
+    next_request_suspends(env);
 }
 
 #[test]
@@ -219,8 +223,7 @@ fn test_block_sh_blocks_a_request() {
     );
     script.wait_output(&env, "suspend blocked for 30 s");
     let shell = script.child.id();
-    let (code, out) = request_while_blocked(&env, || script.kill_group(Signal::SIGTERM));
-    assert_eq!(code, Some(1), "{out}\n{}", env.dump());
+    let out = request_while_blocked(&env, || script.kill_group(Signal::SIGTERM));
     // The shell holds the lock that flock(1), long gone, took on its
     // descriptor: it is the one named, in the outcome and in the log.
     assert!(
@@ -233,10 +236,8 @@ fn test_block_sh_blocks_a_request() {
         "{}",
         env.dump()
     );
-    assert!(env.state().is_empty());
     // The script's lock went with it: the next request suspends.
-    assert_eq!(env.request(&[]).status.code(), Some(0), "{}", env.dump());
-    assert_eq!(env.state(), "mem\n");
+    next_request_suspends(&env);
 }
 
 #[test]
@@ -309,11 +310,8 @@ fn flock_shared_on_disabled_via_flock_1_blocks_a_request() {
         ]),
     );
     holder.wait_output(&env, "held");
-    let (code, out) = request_while_blocked(&env, || holder.kill_group(Signal::SIGTERM));
-    assert_eq!(code, Some(1), "{out}\n{}", env.dump());
-    assert!(env.state().is_empty());
-    assert_eq!(env.request(&[]).status.code(), Some(0), "{}", env.dump());
-    assert_eq!(env.state(), "mem\n");
+    request_while_blocked(&env, || holder.kill_group(Signal::SIGTERM));
+    next_request_suspends(&env);
 }
 
 // ---------------------------------------------------------------- Rust
@@ -324,8 +322,7 @@ fn block_test_blocks_and_allows() {
     let run = env.run.display().to_string();
     let mut blocker = Client::spawn(&env, "block_test", &mut bin("block_test", &["30"]));
     blocker.wait_output(&env, "suspend blocked for 30 s");
-    let (code, out) = request_while_blocked(&env, || blocker.kill_group(Signal::SIGKILL));
-    assert_eq!(code, Some(1), "{out}\n{}", env.dump());
+    let out = request_while_blocked(&env, || blocker.kill_group(Signal::SIGKILL));
     assert!(out.contains("blocked by PID"), "{out}");
 
     // Run to the end with --run-dir instead of the environment.
@@ -459,10 +456,8 @@ fn watch_test_block_for_says_not_now() {
     watcher.wait_output(&env, "holding a block on disabled for 30 s");
     watcher.wait_output(&env, "resumed");
     // The block outlives the cycle: a new request is refused while it lasts.
-    let (code, _) = request_while_blocked(&env, || watcher.kill_group(Signal::SIGKILL));
-    assert_eq!(code, Some(1));
-    assert_eq!(env.request(&[]).status.code(), Some(0), "{}", env.dump());
-    assert_eq!(env.state(), "mem\n");
+    request_while_blocked(&env, || watcher.kill_group(Signal::SIGKILL));
+    next_request_suspends(&env);
 }
 
 #[test]

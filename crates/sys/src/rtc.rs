@@ -243,41 +243,20 @@ mod tests {
     }
 
     #[test]
-    fn program_writes_the_rtc_time_two_seconds_early() {
+    fn plan_writes_nothing_and_program_writes_the_rtc_time_two_seconds_early() {
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
         let (_t, rtc) = fake("1000003600\n");
-        let p = rtc.program(1_000_000_010, now).unwrap();
-        assert_eq!(
-            p,
-            Programmed {
-                value: 1_000_003_608,
-                offset: 3600
-            }
-        );
-        // A regular file keeps the last write only (truncated each time).
-        assert_eq!(
-            std::fs::read_to_string(rtc.wakealarm_path()).unwrap(),
-            "1000003608\n"
-        );
-    }
-
-    #[test]
-    fn plan_computes_the_value_and_writes_nothing() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-        let (_t, rtc) = fake("1000003600\n");
+        let read = || std::fs::read_to_string(rtc.wakealarm_path()).unwrap();
+        let expected = Programmed {
+            value: 1_000_003_608,
+            offset: 3600,
+        };
         std::fs::write(rtc.wakealarm_path(), "untouched").unwrap();
-        let p = rtc.plan(1_000_000_010, now).unwrap();
-        assert_eq!(
-            p,
-            Programmed {
-                value: 1_000_003_608,
-                offset: 3600
-            }
-        );
-        assert_eq!(
-            std::fs::read_to_string(rtc.wakealarm_path()).unwrap(),
-            "untouched"
-        );
+        assert_eq!(rtc.plan(1_000_000_010, now).unwrap(), expected);
+        assert_eq!(read(), "untouched");
+        assert_eq!(rtc.program(1_000_000_010, now).unwrap(), expected);
+        // A regular file keeps the last write only (truncated each time).
+        assert_eq!(read(), "1000003608\n");
     }
 
     #[test]
