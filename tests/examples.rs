@@ -124,6 +124,13 @@ fn request_while_blocked(env: &Env, release: impl FnOnce()) -> String {
     out
 }
 
+/// Starts watch_test with `args` and waits until it watches.
+fn watch_test(env: &Env, args: &[&str]) -> Client {
+    let watcher = Client::spawn(env, "watch_test", &mut bin("watch_test", args));
+    watcher.wait_output(env, "watching");
+    watcher
+}
+
 /// The next request suspends: request-suspend exits 0, `mem` is written.
 fn next_request_suspends(env: &Env) {
     assert_eq!(env.request(&[]).status.code(), Some(0), "{}", env.dump());
@@ -335,12 +342,7 @@ fn block_test_blocks_and_allows() {
 #[test]
 fn block_test_abort_aborts_the_attempt_a_slow_watcher_holds() {
     let env = env();
-    let mut watcher = Client::spawn(
-        &env,
-        "watch_test",
-        &mut bin("watch_test", &["--delay", "1000", "--count", "1"]),
-    );
-    watcher.wait_output(&env, "watching");
+    let mut watcher = watch_test(&env, &["--delay", "1000", "--count", "1"]);
     let mut request = env.request_spawn();
     watcher.wait_output(&env, "suspend imminent");
     let out = bin("block_test", &["--abort"])
@@ -365,12 +367,7 @@ fn block_test_abort_aborts_the_attempt_a_slow_watcher_holds() {
 #[test]
 fn watch_test_prints_suspend_then_resumed() {
     let env = env();
-    let mut watcher = Client::spawn(
-        &env,
-        "watch_test",
-        &mut bin("watch_test", &["--count", "2"]),
-    );
-    watcher.wait_output(&env, "watching");
+    let mut watcher = watch_test(&env, &["--count", "2"]);
     for _ in 0..2 {
         assert_eq!(env.request(&[]).status.code(), Some(0), "{}", env.dump());
     }
@@ -390,12 +387,7 @@ fn watch_test_prints_suspend_then_resumed() {
 #[test]
 fn slow_watch_test_delays_the_state_write_until_ready() {
     let env = env();
-    let watcher = Client::spawn(
-        &env,
-        "watch_test",
-        &mut bin("watch_test", &["--delay", "500"]),
-    );
-    watcher.wait_output(&env, "watching");
+    let watcher = watch_test(&env, &["--delay", "500"]);
     let mut request = env.request_spawn();
     watcher.wait_output(&env, "suspend imminent");
     // The watcher sleeps 500 ms before it is ready; lsusd must wait.
@@ -422,12 +414,7 @@ fn slow_watch_test_delays_the_state_write_until_ready() {
 #[test]
 fn watch_test_killed_with_sigkill_does_not_block_suspend() {
     let env = env();
-    let mut watcher = Client::spawn(
-        &env,
-        "watch_test",
-        &mut bin("watch_test", &["--delay", "60000"]),
-    );
-    watcher.wait_output(&env, "watching");
+    let mut watcher = watch_test(&env, &["--delay", "60000"]);
     let mut request = env.request_spawn();
     watcher.wait_output(&env, "suspend imminent");
     assert!(env.state().is_empty());
@@ -444,12 +431,7 @@ fn watch_test_killed_with_sigkill_does_not_block_suspend() {
 #[test]
 fn watch_test_block_for_says_not_now() {
     let env = env();
-    let mut watcher = Client::spawn(
-        &env,
-        "watch_test",
-        &mut bin("watch_test", &["--block-for", "30"]),
-    );
-    watcher.wait_output(&env, "watching");
+    let mut watcher = watch_test(&env, &["--block-for", "30"]);
     let out = env.request(&[]);
     assert_eq!(out.status.code(), Some(1), "{out:?}\n{}", env.dump());
     assert!(env.state().is_empty());
