@@ -48,5 +48,7 @@ check "alarm_test got Now at least twice" [ "$(log_count alarm '^Now')" -ge 2 ]
 check "the watcher saw every cycle end" [ "$(log_count watcher 'resumed')" -ge 2 ]
 
 latency_request_to_state "immediate on"
-latency_resume_to_notified 'lsus-mark: watcher: resumed \(cycle 1\)'
+# The first resume after the first real suspend: the watcher's first cycle
+# may have ended without one (wakealarmd held the first attempt off).
+latency_resume_to_notified 'lsus-mark: watcher: resumed \(cycle [0-9]+\)'
 finish
