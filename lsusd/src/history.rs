@@ -25,21 +25,20 @@ const MODE: u32 = 0o644;
 /// convenience, the outcome file is the protocol.
 pub fn append(run: &RunDir, record: &Record) {
     // Readable by the run directory's group, written by lsusd alone.
-    let run = match run.subdir(LOG_DIR, Some(0o2750)) {
+    let log = match run.subdir(LOG_DIR, Some(0o2750)) {
         Ok(dir) => dir,
         Err(e) => {
             tracing::warn!("cannot record the history: {e}");
             return;
         }
     };
-    let run = &run;
     let mut text = String::new();
-    match run.open_file(HISTORY, Access::READ, None, false) {
+    match log.open_file(HISTORY, Access::READ, None, false) {
         Ok(mut file) => {
             if let Err(e) = file.read_to_string(&mut text) {
                 tracing::warn!(
                     "cannot read {}: {e}; starting it afresh",
-                    run.join(HISTORY).display()
+                    log.join(HISTORY).display()
                 );
                 text.clear();
             }
@@ -52,7 +51,7 @@ pub fn append(run: &RunDir, record: &Record) {
     let mut out = String::with_capacity(kept.len() + new.len());
     out.push_str(kept);
     out.push_str(&new);
-    if let Err(e) = run.write_atomically(HISTORY, out.as_bytes(), MODE) {
+    if let Err(e) = log.write_atomically(HISTORY, out.as_bytes(), MODE) {
         tracing::warn!("cannot record the history: {e}");
     }
 }

@@ -44,27 +44,15 @@ pub struct Notified {
     pub ready_after: Duration,
 }
 
-/// Opens `name` for writing, empty. The file is truncated only when it is
-/// not empty already (the usual case): `O_TRUNC` on an empty file is still
-/// an `IN_MODIFY` event in the run directory, and every event there wakes
-/// every watcher.
+/// Opens `name` for writing, empty (`RunDir::open_regular` truncates only
+/// a file that is not empty already, so the usual case raises no event).
 fn open_regular(run: &RunDir, name: &str) -> Result<File, RunDirError> {
-    let (file, replaced) = run.open_regular(name, Access::WRITE, MODE, false)?;
+    let (file, replaced) = run.open_regular(name, Access::WRITE, MODE, true)?;
     if let Some(what) = replaced {
         tracing::warn!(
             "{} was {what}; replaced it with a regular file",
             run.join(name).display()
         );
-    }
-    let truncate = file
-        .metadata()
-        .and_then(|m| if m.len() > 0 { file.set_len(0) } else { Ok(()) });
-    if let Err(source) = truncate {
-        return Err(RunDirError {
-            op: "truncate",
-            path: run.join(name),
-            source,
-        });
     }
     Ok(file)
 }

@@ -27,6 +27,9 @@ pub enum Tick {
 #[derive(Debug)]
 pub struct Cycle {
     started: Instant,
+    /// `started` on the boot-time clock, which counts the time asleep
+    /// (`Instant` does not).
+    started_boot: Duration,
     sent: Vec<ClientId>,
     awaiting: BTreeSet<ClientId>,
     answered: usize,
@@ -45,6 +48,7 @@ impl Cycle {
         let awaiting = sent.iter().copied().collect();
         Cycle {
             started: now,
+            started_boot: lsus_daemon::clock::boot_time(),
             sent,
             awaiting,
             answered: 0,
@@ -139,6 +143,11 @@ impl Cycle {
     /// Returns how many disconnected while their `R` was awaited.
     pub fn vanished_count(&self) -> usize {
         self.vanished
+    }
+
+    /// Returns how long the cycle lasted until now, time asleep included.
+    pub fn took(&self) -> Duration {
+        lsus_daemon::clock::boot_time().saturating_sub(self.started_boot)
     }
 
     /// Ends the cycle (the system is awake again) and returns the clients

@@ -74,9 +74,6 @@ pub struct Server {
     clients: BTreeMap<ClientId, Client>,
     next_id: ClientId,
     cycle: Option<Cycle>,
-    /// When the cycle began on the boot-time clock, which counts the time
-    /// asleep (the cycle's own `Instant`s do not).
-    cycle_boot_start: std::time::Duration,
     reply_timeout: Option<Duration>,
     recv: RecvBuffer,
     /// Reused between wake-ups: which descriptors were polled, and what
@@ -110,7 +107,6 @@ impl Server {
             clients: BTreeMap::new(),
             next_id: 1,
             cycle: None,
-            cycle_boot_start: std::time::Duration::ZERO,
             reply_timeout,
             recv: RecvBuffer::new(),
             tokens: Vec::new(),
@@ -427,7 +423,6 @@ impl Server {
             );
         }
         self.cycle = Some(Cycle::start(now, sent, self.reply_timeout));
-        self.cycle_boot_start = lsus_daemon::clock::boot_time();
         for (id, e) in failed {
             self.drop_client(id, Reason::SendFailed(e));
         }
@@ -513,7 +508,7 @@ impl Server {
         let Some(cycle) = self.cycle.take() else {
             return;
         };
-        let took = lsus_daemon::clock::boot_time().saturating_sub(self.cycle_boot_start);
+        let took = cycle.took();
         let to_ready = cycle.time_to_release();
         let sent = cycle.finish();
         let mut failed = Vec::new();

@@ -197,8 +197,13 @@ impl RunDir {
             // SAFETY: `openat` just returned this descriptor and nothing else owns it.
             Ok(unsafe { OwnedFd::from_raw_fd(fd) })
         };
-        let Some(mode) = create else {
-            return open();
+        // Usually it exists: one openat, no mkdirat, on this hot path.
+        let missing = match open() {
+            Ok(fd) => return Ok(fd),
+            Err(e) => e,
+        };
+        let (Errno::ENOENT, Some(mode)) = (missing, create) else {
+            return Err(missing);
         };
         match nix::sys::stat::mkdirat(self.raw(), name, Mode::from_bits_truncate(mode & 0o777)) {
             Ok(()) => {
@@ -313,11 +318,17 @@ impl RunDir {
     ) -> Result<(File, Option<Replaced>), RunDirError> {
         let mut replaced = None;
         for _ in 0..4 {
-            match self.open_file(name, access, Some(mode), truncate) {
+            // Never O_TRUNC: on a file that is empty already it is still an
+            // IN_MODIFY in the run directory, which wakes every watcher.
+            match self.open_file(name, access, Some(mode), false) {
                 Ok(file) => {
                     let st = nix::sys::stat::fstat(file.as_raw_fd())
                         .map_err(|e| io_err("stat", self.join(name), e))?;
                     if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG {
+                        if truncate && st.st_size > 0 {
+                            nix::unistd::ftruncate(&file, 0)
+                                .map_err(|e| io_err("truncate", self.join(name), e))?;
+                        }
                         return Ok((file, replaced));
                     }
                     replaced = Some(Replaced::Special);
