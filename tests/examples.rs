@@ -131,6 +131,13 @@ fn watch_test(env: &Env, args: &[&str]) -> Client {
     watcher
 }
 
+/// The request under way suspends: request-suspend exits 0, `mem` is
+/// written.
+fn request_suspended(env: &Env, request: &mut Child) {
+    assert_eq!(wait_exit(env, request).code(), Some(0), "{}", env.dump());
+    assert_eq!(env.state(), "mem\n");
+}
+
 /// The next request suspends: request-suspend exits 0, `mem` is written.
 fn next_request_suspends(env: &Env) {
     assert_eq!(env.request(&[]).status.code(), Some(0), "{}", env.dump());
@@ -396,13 +403,7 @@ fn slow_watch_test_delays_the_state_write_until_ready() {
         Duration::from_millis(250),
         || env.state().is_empty(),
     );
-    assert_eq!(
-        wait_exit(&env, &mut request).code(),
-        Some(0),
-        "{}",
-        env.dump()
-    );
-    assert_eq!(env.state(), "mem\n");
+    request_suspended(&env, &mut request);
     watcher.wait_output(&env, "resumed");
     let text = watcher.output();
     assert!(
@@ -419,13 +420,7 @@ fn watch_test_killed_with_sigkill_does_not_block_suspend() {
     watcher.wait_output(&env, "suspend imminent");
     assert!(env.state().is_empty());
     watcher.kill_group(Signal::SIGKILL);
-    assert_eq!(
-        wait_exit(&env, &mut request).code(),
-        Some(0),
-        "{}",
-        env.dump()
-    );
-    assert_eq!(env.state(), "mem\n");
+    request_suspended(&env, &mut request);
 }
 
 #[test]
