@@ -1,6 +1,7 @@
 //! The table: one row per measured figure, with its target beside it;
 //! printed as Markdown or JSON.
 
+use lsus_proto::json::string as quote;
 use std::fmt::Write as _;
 
 /// Whether a row meets its target.
@@ -147,25 +148,6 @@ impl Report {
         out.push_str("]\n}\n");
         out
     }
-}
-
-/// Returns `s` as a JSON string literal.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

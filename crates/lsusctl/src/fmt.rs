@@ -1,8 +1,8 @@
 //! Output helpers: local time, durations and JSON strings.
 //!
-//! JSON is written by hand: the objects are small and flat, and a JSON
-//! library would be a dependency for a dozen lines.
+//! JSON is written by hand (see [`lsus_proto::json`]).
 
+pub use lsus_proto::json::string as json_str;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Returns seconds since the epoch, with fractions.
@@ -36,25 +36,6 @@ pub fn local_time(t: SystemTime) -> String {
     )
 }
 
-/// Returns `s` as a JSON string literal.
-pub fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Returns `s` as a JSON string literal, or `null`.
 pub fn json_opt(s: Option<&str>) -> String {
     s.map_or_else(|| "null".into(), json_str)
@@ -75,8 +56,7 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_str("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+    fn json_null_and_numbers() {
         assert_eq!(json_opt(None), "null");
         assert_eq!(json_f64(f64::NAN), "null");
         assert_eq!(json_f64(1.5), "1.500");

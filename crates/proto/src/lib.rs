@@ -23,6 +23,7 @@
 //! See `PROTOCOL.md` and the README for the full contract.
 
 pub mod dirwatch;
+pub mod json;
 pub mod lock;
 pub mod outcome;
 pub mod proclocks;
