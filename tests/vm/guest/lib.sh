@@ -117,8 +117,36 @@ wait_exit() {
 request() {
     mark "request $1"
     spawn "$1" request-suspend --run-dir "$RUN" --timeout "${2:-40}"
+    request_ended "$1"
+}
+# request_ended NAME: wait for the request-suspend spawned as NAME and log
+# how it ended; sets RC
+request_ended() {
     wait_exit "$1"
     say "request-suspend ($1) exited $RC: $(tr '\n' ' ' <"$L/$1.log")"
+}
+
+# release_blocker_refuses NAME: the guest's blocker.sh releases its lock;
+# the request NAME, spawned while it was held, must end refused (exit 1,
+# the block named) with no suspend counted
+release_blocker_refuses() {
+    touch "$L/blocker.release"
+    check "blocker released its lock" wait_log 5 blocker '^released'
+    request_ended "$1"
+    check "request-suspend exits 1 after the blocker went away (got $RC)" [ "$RC" = 1 ]
+    check "request-suspend reports the block" log_has "$1" '[Bb]lock'
+    check "no suspend counted (+$(suspends_since_start))" [ "$(suspends_since_start)" = 0 ]
+}
+
+# first_suspend NAME SECONDS [CYCLE]: the request NAME, with the RTC armed
+# SECONDS ahead, brings the scenario's first real suspend, and the watcher
+# sees the resume as its cycle CYCLE (default 1)
+first_suspend() {
+    rtc_arm "$2"
+    request "$1"
+    check "the next request exits 0 (got $RC)" [ "$RC" = 0 ]
+    check "exactly one suspend counted (+$(suspends_since_start))" [ "$(suspends_since_start)" = 1 ]
+    check "the watcher saw the resume" wait_log 5 watcher "resumed \\(cycle ${3:-1}\\)"
 }
 
 need_bins() {
@@ -166,6 +194,24 @@ line_of() {
 # alarm_set NAME: the alarm client NAME has had its time accepted
 alarm_set() { log_has "$1" '[0-9]{9,}'; }
 wait_alarm_set() { wait_for 10 alarm_set "$1"; }
+
+# start_watcher [ACTION]: start the guest's shell watcher (watcher.sh, a
+# client written like the original's) as "watcher", with ACTION (see
+# watcher.sh) in $L/watcher.action, and wait until it is registered
+start_watcher() {
+    _w0=$(watchers)
+    [ -z "${1:-}" ] || echo "$1" >"$L/watcher.action"
+    spawn watcher sh /scenarios/watcher.sh "$RUN"
+    check "the shell watcher registered" wait_watchers $((_w0 + 1))
+}
+
+# start_blocker: start blocker.sh (flock(1) on the shell's descriptor of
+# RUN/disabled) as "blocker" and wait until it holds its lock; see
+# release_blocker_refuses
+start_blocker() {
+    spawn blocker sh /scenarios/blocker.sh blocker
+    check "blocker holds its shared lock" wait_log 5 blocker '^blocking'
+}
 
 # ---- the daemons --------------------------------------------------------------
 lsusd_ready() {

@@ -17,9 +17,7 @@ suspends_at_least() { [ "$(suspends_since_start)" -ge "$1" ]; }
 
 start_lsusd
 start_wakealarmd
-w0=$(watchers)
-spawn watcher sh /scenarios/watcher.sh "$RUN"
-check "the shell watcher registered" wait_watchers $((w0 + 1))
+start_watcher
 spawn alarm alarm_test --repeat 0 --hold 0 5
 check "alarm_test set its alarm" wait_alarm_set alarm
 

@@ -12,10 +12,7 @@ need_bins lsusd request-suspend
 say "/run: $(grep ' /run ' /proc/mounts)"
 check "/run is a relatime tmpfs" sh -c "grep ' /run ' /proc/mounts | grep -q 'tmpfs.*relatime'"
 start_lsusd
-w0=$(watchers)
-echo read-disabled >"$L/watcher.action"
-spawn watcher sh /scenarios/watcher.sh "$RUN"
-check "the shell watcher registered" wait_watchers $((w0 + 1))
+start_watcher read-disabled
 
 rtc_arm 30 # safety net only (see scenario 2)
 request r1
@@ -27,11 +24,7 @@ check "the watcher read disabled while notified" log_has watcher 'read one byte 
 check "the watcher was told the attempt ended" wait_log 5 watcher 'resumed \(cycle 1\)'
 
 echo none >"$L/watcher.action"
-rtc_arm 5
-request r2
-check "the next request (no read) exits 0 (got $RC)" [ "$RC" = 0 ]
-check "exactly one suspend counted (+$(suspends_since_start))" [ "$(suspends_since_start)" = 1 ]
-check "the watcher saw the resume" wait_log 5 watcher 'resumed \(cycle 2\)'
+first_suspend r2 5 2
 
 latency_request_to_state "request r2"
 latency_resume_to_notified 'lsus-mark: watcher: resumed \(cycle 2\)'

@@ -19,10 +19,7 @@ if [ "$(cat /sys/class/rtc/rtc0/device/power/wakeup 2>/dev/null)" != enabled ]; 
     echo enabled >/sys/class/rtc/rtc0/device/power/wakeup
 fi
 start_lsusd
-w0=$(watchers)
-echo rtc-event >"$L/watcher.action"
-spawn watcher sh /scenarios/watcher.sh "$RUN"
-check "the shell watcher registered" wait_watchers $((w0 + 1))
+start_watcher rtc-event
 
 request r1
 check "request-suspend exits 1 (got $RC)" [ "$RC" = 1 ]
@@ -34,11 +31,7 @@ check "no 'PM: suspend entry' in the kernel log" [ -z "$(kts 'PM: suspend entry'
 check "the watcher was told the attempt ended" wait_log 5 watcher 'resumed \(cycle 1\)'
 
 echo none >"$L/watcher.action"
-rtc_arm 5
-request r2
-check "the next request exits 0 (got $RC)" [ "$RC" = 0 ]
-check "exactly one suspend counted (+$(suspends_since_start))" [ "$(suspends_since_start)" = 1 ]
-check "the watcher saw the resume" wait_log 5 watcher 'resumed \(cycle 2\)'
+first_suspend r2 5 2
 
 latency_request_to_state "request r2"
 latency_resume_to_notified 'lsus-mark: watcher: resumed \(cycle 2\)'

@@ -30,12 +30,9 @@ locker_pid() {
 start_lsusd
 start_lsused
 start_wakealarmd
-w0=$(watchers)
-spawn watcher sh /scenarios/watcher.sh "$RUN"
-check "the shell watcher registered" wait_watchers $((w0 + 1))
+start_watcher
 
-spawn blocker sh /scenarios/blocker.sh blocker
-check "blocker holds its shared lock" wait_log 5 blocker '^blocking'
+start_blocker
 bpid=$(pid_of blocker)
 lpid=$(locker_pid)
 say "blocker shell: PID $bpid; /proc/locks names PID ${lpid:-none}"
@@ -81,20 +78,10 @@ ctl st2 status
 check "status: still blocked by the shell, and the request is pending" \
     sh -c "grep -q '^  PID $bpid ' $L/st2.log && grep -q '^request: pending\$' $L/st2.log"
 check "request-suspend still waits while the blocker holds its lock" alive r1
-touch "$L/blocker.release"
-check "blocker released its lock" wait_log 5 blocker '^released'
-wait_exit r1
-say "request-suspend (r1) exited $RC: $(tr '\n' ' ' <"$L/r1.log")"
-check "request-suspend exits 1: refused (got $RC)" [ "$RC" = 1 ]
-check "request-suspend reports the block" log_has r1 '[Bb]lock'
-check "no suspend counted (+$(suspends_since_start))" [ "$(suspends_since_start)" = 0 ]
+release_blocker_refuses r1
 
 # ---- one real suspend, woken by the RTC ----------------------------------------------
-rtc_arm 3
-request r2
-check "the next request exits 0 (got $RC)" [ "$RC" = 0 ]
-check "exactly one suspend counted (+$(suspends_since_start))" [ "$(suspends_since_start)" = 1 ]
-check "the watcher saw the resume" wait_log 5 watcher 'resumed \(cycle 1\)'
+first_suspend r2 3
 
 # ---- history and status afterwards --------------------------------------------------
 ctl h history

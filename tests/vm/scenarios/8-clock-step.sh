@@ -24,9 +24,7 @@ step() {
 
 start_lsusd
 start_wakealarmd
-w0=$(watchers)
-spawn watcher sh /scenarios/watcher.sh "$RUN"
-check "the shell watcher registered" wait_watchers $((w0 + 1))
+start_watcher
 
 # ---- 1. forward ---------------------------------------------------------------------
 spawn a1 alarm_test --hold 0 60
