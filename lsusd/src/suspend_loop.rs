@@ -445,16 +445,11 @@ impl<P: Power> Suspender<P> {
         };
         // The holders, not merely who took the lock: flock(1) on a shell's
         // descriptor exits at once and leaves the lock with the shell.
-        // /proc is a live view: a look that finds nobody (the table read
-        // while it changed) is repeated a few times.
-        for _ in 0..3 {
-            let mut pids = proclocks::holding_pids(meta.dev(), meta.ino()).unwrap_or_default();
-            pids.retain(|&p| p != std::process::id());
-            if !pids.is_empty() {
-                return pids;
-            }
-        }
-        Vec::new()
+        // `/proc/locks` is read in one call, one consistent view; a blocker
+        // that let go since the failed try-lock is simply not named.
+        let mut pids = proclocks::holding_pids(meta.dev(), meta.ino()).unwrap_or_default();
+        pids.retain(|&p| p != std::process::id());
+        pids
     }
 }
 
