@@ -6,7 +6,7 @@
 #   suspend_allow      # …to here
 #   suspend_abort      # abort the suspend attempt in progress, if any
 #
-# A shared flock(1) on RUN/disabled blocks suspend (PROTOCOL.md §1):
+# A shared flock(1) on RUN/disabled blocks suspend (doc/protocol.md §1.1):
 #   exec 9< "$RUN/disabled"; flock --shared 9  …  flock --unlock 9; exec 9<&-
 # The short spellings -s and -u are used because busybox's flock has no
 # long options when it is built without them; util-linux knows both.
@@ -44,7 +44,7 @@ suspend_allow() {
 }
 
 # Aborts the suspend attempt in progress, if any: reading disabled tells
-# lsusd that somebody objects (PROTOCOL.md §1, Abort).
+# lsusd that somebody objects (doc/protocol.md §1.1, Abort).
 suspend_abort() {
     _sb_run=$(suspend_run_dir)
     if ! dd if="$_sb_run/disabled" of=/dev/null bs=1 count=1 2>/dev/null; then

@@ -3,7 +3,7 @@
 
 The original shipped suspend.py and dnotify.py to show that any language
 can be a client: everything is files and flock in the run directory
-(PROTOCOL.md section 1). This module offers the same as a library and a
+(doc/protocol.md section 1.1). This module offers the same as a library and a
 command line:
 
     suspend.py watch [--count N] [--delay MS]   print "suspend imminent" / "resumed"
@@ -141,7 +141,7 @@ class DirNotify:
 
 
 class Watcher:
-    """A watcher of lsusd (PROTOCOL.md section 1, watching/watching-next).
+    """A watcher of lsusd (doc/protocol.md section 1.4, watching/watching-next).
 
     wait() returns SUSPEND when a suspend is imminent -- do the pre-suspend
     work (take a Blocker's block first to say "not now"), then call ready()

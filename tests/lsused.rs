@@ -76,7 +76,7 @@ fn raise_nofile() -> u64 {
     hard
 }
 
-// ----- a raw client: the bytes of PROTOCOL.md §3, nothing else -------------
+// ----- a raw client: the bytes of doc/protocol.md §3, nothing else -------------
 
 /// Connects and reads the greeting `A`, as the original's C clients did.
 fn raw_connect(env: &Env) -> UnixStream {
@@ -129,7 +129,7 @@ fn raw_register(sock: &UnixStream, fds: &[std::os::fd::RawFd]) {
     assert_eq!(read_byte(sock), Some(b'A'), "answer to W");
 }
 
-// ----- the behaviour of PROTOCOL.md §3 -------------------------------------
+// ----- the behaviour of doc/protocol.md §3 -------------------------------------
 
 #[test]
 fn readable_pipe_gets_s_and_suspend_waits_for_r_then_a() {

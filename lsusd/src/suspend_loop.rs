@@ -1,4 +1,4 @@
-//! The suspend loop of PROTOCOL.md §2, top to bottom.
+//! The suspend loop of doc/protocol.md §2, top to bottom.
 //!
 //! 1. remove any `request` (at start-up and after each attempt);
 //! 2. wait (inotify) until `request` or a held `immediate` exists;
@@ -127,7 +127,7 @@ struct Seen {
 
 impl<P: Power> Suspender<P> {
     /// Opens the run directory's files and runs one notification cycle so
-    /// that an empty `watching` exists (PROTOCOL.md §2 start-up). `stop`
+    /// that an empty `watching` exists (doc/protocol.md §2 start-up). `stop`
     /// is asked after every interrupted wait; when it returns true the
     /// loop ends.
     pub fn start(

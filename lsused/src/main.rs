@@ -1,4 +1,4 @@
-//! lsused — wake-event registration daemon for lsusd (PROTOCOL.md §3).
+//! lsused — wake-event registration daemon for lsusd (doc/protocol.md §3).
 
 mod accept;
 mod client;

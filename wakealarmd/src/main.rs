@@ -1,4 +1,4 @@
-//! wakealarmd: wake alarms for lsusd (PROTOCOL.md §4).
+//! wakealarmd: wake alarms for lsusd (doc/protocol.md §4).
 //!
 //! Clients connect to `RUN/wakealarm` and write a time; wakealarmd answers
 //! `Now` when it comes, keeps the machine awake around it, and before a

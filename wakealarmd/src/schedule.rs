@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 /// A connection's number, unique for the daemon's life.
 pub type ConnId = u64;
 
-/// Where one connection stands (PROTOCOL.md §4).
+/// Where one connection stands (doc/protocol.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlarmState {
     /// Connected, no time written yet: blocks suspend.

@@ -300,7 +300,7 @@ impl Server {
         Ok(())
     }
 
-    /// The pre-suspend work (PROTOCOL.md §4); the caller then says ready.
+    /// The pre-suspend work (doc/protocol.md §4); the caller then says ready.
     fn before_suspend(&mut self) {
         let (now, _) = unix_now();
         // Whatever is due gets its Now first, and then blocks.

@@ -1,6 +1,6 @@
 //! Before suspend: program the RTC, or keep the machine awake.
 //!
-//! PROTOCOL.md §4: with no connections wakealarmd is ready at once; if the
+//! doc/protocol.md §4: with no connections wakealarmd is ready at once; if the
 //! earliest time is more than [`RTC_MARGIN`] seconds away and no connection
 //! blocks, it programs the RTC and is ready; otherwise it takes a shared
 //! lock on `disabled` before it is ready, and keeps it until no connection

@@ -244,7 +244,7 @@ pub fn lsusd(cfg: &Config, rep: &mut Report) -> Result<()> {
             vec![("ratio", ratio)],
         );
         // Where the growth comes from: the kernel's own cost of the lock
-        // moves PROTOCOL.md §2 asks of every watcher, without lsusd.
+        // moves doc/protocol.md §2 asks of every watcher, without lsusd.
         let (f100, f1000) = (flock_moves(100)?, flock_moves(1000)?);
         let per = |d: Duration, n: u32| d.as_secs_f64() * 1e6 / f64::from(n);
         rep.row(

@@ -219,6 +219,12 @@ it through files in the run directory RUN (`/run/suspend`, or
 the original lsusd (2011), so its clients, shell scripts and C programs
 work unchanged.
 
+This page is a summary. The full contract, byte by byte, with the order of
+the steps of an attempt, the outcome record and history formats and every
+deliberate difference from the original and its reason, is the file
+`doc/protocol.md` of the lsusd source tree; the sections cited below are its
+sections.
+
 # BLOCKING SUSPEND
 Any process that holds a shared `flock` on `RUN/disabled` prevents suspend.
 The kernel drops the lock when the process exits, so a crashed client never
@@ -227,13 +233,13 @@ leaves suspend blocked. From a shell:
     ... work ...
     flock --unlock 9; exec 9<&-
 or simply `lsusctl block -- CMD`. A process that reads `disabled` aborts
-the suspend attempt in progress.
+the suspend attempt in progress (section 1.1).
 
 # ASKING FOR SUSPEND
 Creating `RUN/request` asks for one suspend; lsusd removes it when the
-attempt ends (`request-suspend` does this and reports the outcome). While
-`RUN/immediate` exists and its creator holds a lock on it, lsusd suspends
-whenever nothing blocks.
+attempt ends (`request-suspend` does this and reports the outcome, section 7).
+While `RUN/immediate` exists and its creator holds a lock on it, lsusd
+suspends whenever nothing blocks (sections 1.2 and 1.3).
 
 # WATCHING
 A watcher opens `RUN/watching`, takes a shared lock and checks that it is
@@ -241,30 +247,30 @@ still the empty file at that path. Before a suspend lsusd writes one byte to
 it and waits for an exclusive lock: each watcher moves its lock to
 `RUN/watching-next`, does its work and releases `watching`. After the
 resume lsusd renames `watching-next` over `watching` and writes two more
-bytes to the old file.
+bytes to the old file (section 1.4).
 
 # THE SUSPEND LOOP
 lsusd waits for a request, checks that nothing blocks, reads
 `/sys/power/wakeup_count`, tells the watchers, then suspends only if
 nothing blocks, the request stands, nobody read `disabled`, and the kernel
-accepts the wakeup count back (no wakeup event happened meanwhile).
+accepts the wakeup count back (no wakeup event happened meanwhile) (section 2).
 
 # SOCKETS
-* RUN/registration (lsused)
+* RUN/registration (lsused, section 3)
   Bytes: the server sends `A` on accept and after each registration; the
   client sends `W` with descriptors (SCM_RIGHTS); before a suspend the
   server sends `S` to each client with a readable descriptor and waits for
   its `R`; after the resume it sends `A`. EOF means: connect again.
-* RUN/wakealarm (wakealarmd)
+* RUN/wakealarm (wakealarmd, section 4)
   Lines: the server sends `0`; the client writes a time (seconds since the
   epoch), echoed back; at that time the server sends `Now`. A connection
   blocks suspend until it has written a time, and again after `Now`.
 
 # FILES ADDED BY THIS PORT
 * RUN/outcome
-  One line: `seq=N time=T outcome=WORD` and details.
+  One line: `seq=N time=T outcome=WORD` and details (section 6).
 * RUN/log/history
-  The last 100 such lines, oldest first.
+  The last 100 such lines, oldest first (section 6).
 * RUN/lsused.status, RUN/wakealarmd.status
   One line of `key=value` counts, rewritten when they change, removed when
   the daemon stops. A killed daemon leaves its file: readers check the
@@ -281,5 +287,6 @@ wakealarmd run as root without any capability (they write files in sysfs
 that root owns); lsused runs as the user `lsused`, a member of `suspend`.
 
 # SEE ALSO
-lsusd(8), lsused(8), wakealarmd(8), lsusctl(1), request-suspend(1), flock(1)
+lsusd(8), lsused(8), wakealarmd(8), lsusctl(1), request-suspend(1), flock(1),
+and `doc/protocol.md` in the lsusd source tree
 ";

@@ -361,7 +361,7 @@ pub fn json(r: &Report) -> String {
 mod tests {
     use super::*;
 
-    /// The blocker of PROTOCOL.md §1 for shell, on a system where the
+    /// The blocker of doc/protocol.md §1.1 for shell, on a system where the
     /// user's name is unknown (no /etc/passwd, as in an initramfs).
     fn report() -> Report {
         Report {

@@ -20,7 +20,7 @@
 //! RUN/wakealarm       wakealarmd socket: decimal lines, "Now"
 //! ```
 //!
-//! See `PROTOCOL.md` and the README for the full contract.
+//! The full contract is `doc/protocol.md` at the top of the repository.
 
 pub mod dirwatch;
 pub mod json;

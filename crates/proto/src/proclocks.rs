@@ -5,7 +5,7 @@
 //!
 //! `/proc/locks` names the process that *took* each lock, which for a
 //! `flock` lock need not be the one that holds it: the shell idiom of
-//! PROTOCOL.md §1, `exec 9< RUN/disabled; flock --shared 9`, has flock(1)
+//! doc/protocol.md §1.1, `exec 9< RUN/disabled; flock --shared 9`, has flock(1)
 //! lock the shell's descriptor and exit, and the lock lives on in the
 //! shell. [`owners`] then finds the processes with a descriptor that
 //! carries the lock (`/proc/PID/fdinfo/FD` lists the locks of the open
@@ -328,7 +328,7 @@ mod tests {
         assert_eq!(parent(&proc, 160), Some(154));
     }
 
-    /// PROTOCOL.md §1 for shell, on the real /proc: flock(1) takes the
+    /// doc/protocol.md §1.1 for shell, on the real /proc: flock(1) takes the
     /// lock on the shell's descriptor and exits; the shell holds it (and
     /// its child `sleep`, which inherited the descriptor, is not named).
     #[test]

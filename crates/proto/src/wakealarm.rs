@@ -1,4 +1,4 @@
-//! wakealarmd's text protocol on `RUN/wakealarm` (PROTOCOL.md §4).
+//! wakealarmd's text protocol on `RUN/wakealarm` (doc/protocol.md §4).
 //!
 //! ```text
 //! client                                  wakealarmd
@@ -44,7 +44,7 @@
 //!
 //! The original parsed letters as `0` (a time long past, so the connection
 //! blocked suspend for good without ever hearing `Now`); the port replies
-//! with an error instead, as PROTOCOL.md asks.
+//! with an error instead, as doc/protocol.md §4 says.
 
 use std::time::Duration;
 

@@ -8,7 +8,7 @@
 //!
 //! wakealarmd converts a wake time (system time) to RTC time with the
 //! offset `since_epoch − system time`, and wakes [`WAKE_EARLY`] seconds
-//! early so the system is up when the time comes (PROTOCOL.md §4).
+//! early so the system is up when the time comes (doc/protocol.md §4).
 
 use std::fs::OpenOptions;
 use std::io::{self, Write};

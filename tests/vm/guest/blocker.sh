@@ -1,5 +1,5 @@
 #!/bin/sh
-# blocker.sh NAME: blocks suspend the way PROTOCOL.md §1 shows for shell
+# blocker.sh NAME: blocks suspend the way doc/protocol.md §1.1 shows for shell
 # (a shared flock on RUN/disabled) until the file $LSUS_LOG_DIR/NAME.release
 # exists, then allows it again and exits. Prints "blocking" once the lock is
 # held (flock waits while lsusd is entering suspend: it returns after resume)

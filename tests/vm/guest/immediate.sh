@@ -1,5 +1,5 @@
 #!/bin/sh
-# immediate.sh NAME: holds immediate mode (PROTOCOL.md §1 `immediate`):
+# immediate.sh NAME: holds immediate mode (doc/protocol.md §1.2):
 # creates RUN/immediate and keeps an exclusive flock on it until the file
 # $LSUS_LOG_DIR/NAME.release exists; then removes the file and closes it.
 RUN=${LSUSD_RUN_DIR:-/run/suspend}

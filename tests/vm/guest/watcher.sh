@@ -1,5 +1,5 @@
 #!/bin/sh
-# A watcher of lsusd written in shell, following PROTOCOL.md §1 "watching and
+# A watcher of lsusd written in shell, following doc/protocol.md §1.4 "watching and
 # watching-next" (busybox ash + util-linux flock; it polls with a short sleep
 # where a C client would use inotify). Used by scenarios 5 and 6.
 #
@@ -10,7 +10,7 @@
 # cycle), releases its lock on the old `watching` ("ready"), and prints
 # "resumed (cycle K)" when lsusd renames watching-next over watching. Actions:
 #   none          do nothing (default)
-#   read-disabled read one byte of RUN/disabled: aborts the attempt (§1 Abort)
+#   read-disabled read one byte of RUN/disabled: aborts the attempt (doc/protocol.md §1.1, Abort)
 #   rtc-event     make a real wakeup event: program the RTC to fire 1 s ahead
 #                 and wait until the kernel's wakeup_count has moved on
 RUN=${1:-/run/suspend}

@@ -1,5 +1,5 @@
 # Scenario 2: a shell script holding flock -s on disabled blocks suspend.
-# blocker.sh takes the shared lock exactly as PROTOCOL.md §1 shows for shell
+# blocker.sh takes the shared lock exactly as doc/protocol.md §1.1 shows for shell
 # (util-linux flock; busybox has none). A request made meanwhile must not
 # suspend: request-suspend waits until the blocker goes away and then exits 1
 # ("blocked"), with suspend_stats unchanged. After the release the next

@@ -1,5 +1,5 @@
 # Scenario 3: immediate mode with an alarm client re-arming 5 s ahead.
-# immediate.sh holds RUN/immediate (flock -x, PROTOCOL.md §1); alarm_test
+# immediate.sh holds RUN/immediate (flock -x, doc/protocol.md §1.2); alarm_test
 # --repeat 0 --hold 0 5 keeps one alarm 5 s ahead, re-armed on the same
 # connection after each Now. So lsusd suspends whenever nothing blocks,
 # wakealarmd programs the RTC 2 s before each alarm, the guest wakes, and

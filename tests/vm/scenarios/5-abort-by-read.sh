@@ -1,7 +1,7 @@
 # Scenario 5: abort by read of disabled, on the guest's real tmpfs /run.
 # /run is a tmpfs with default options (relatime), where the original lsusd's
 # atime comparison is unreliable; the port detects the read with inotify
-# IN_ACCESS. A watcher written in shell (watcher.sh, PROTOCOL.md §1) reads
+# IN_ACCESS. A watcher written in shell (watcher.sh, doc/protocol.md §1.4) reads
 # one byte of disabled while it is notified: that attempt must be aborted
 # (request-suspend exits 1, no suspend counted), the watcher must still get
 # "resumed" (rename of watching-next), and the next request, with a watcher

@@ -1,6 +1,6 @@
 # Scenario 6: a wakeup event between the count read and the state write.
 # How the event is caused: lsusd reads SYS/power/wakeup_count before it
-# notifies watchers (PROTOCOL.md §2 step 4) and writes it back just before
+# notifies watchers (doc/protocol.md §2 step 4) and writes it back just before
 # the state write (step 7). A watcher (watcher.sh, action rtc-event) programs
 # the RTC alarm 1 s ahead when it is notified, and stays "not ready" until the
 # kernel's wakeup_count has moved on. The cmos RTC is a wakeup source (its

@@ -1,6 +1,6 @@
 # Scenario 7: `lsusctl status` names the blocker (a shell flock -s on disabled).
 # lsusd, lsused and wakealarmd run, with the shell watcher. blocker.sh takes
-# its shared lock the way PROTOCOL.md §1 shows for shell (`exec 9<disabled;
+# its shared lock the way doc/protocol.md §1.1 shows for shell (`exec 9<disabled;
 # flock --shared 9`): /proc/locks then names flock(1), which has exited,
 # while the lock lives on in the shell's descriptor. `lsusctl status` (text
 # and --json) must name the shell: its PID and command line. A request made
