@@ -24,8 +24,9 @@ const MODE: u32 = 0o644;
 /// beyond [`LIMIT`]. Failures are logged, never fatal: the history is a
 /// convenience, the outcome file is the protocol.
 pub fn append(run: &RunDir, record: &Record) {
-    // Readable by the run directory's group, written by lsusd alone.
-    let log = match run.subdir(LOG_DIR, Some(0o2750)) {
+    // Readable by the run directory's group, written by lsusd alone; the
+    // set-group-ID bit comes from the run directory (see RunDir::subdir).
+    let log = match run.subdir(LOG_DIR, Some(0o750)) {
         Ok(dir) => dir,
         Err(e) => {
             tracing::warn!("cannot record the history: {e}");

@@ -33,6 +33,10 @@ fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
     signals::install_alarm_interrupts()?;
     let run = RunDir::create(&cli.run_dir, 0o770)?;
     let _instance = InstanceLock::acquire(&run, "lsusd")?;
+    // Before lsused and wakealarmd stage their status files through it.
+    if let Err(e) = run.prepare_staging() {
+        tracing::warn!("{e}; files are prepared in the run directory itself");
+    }
     let power = SysfsPower::new(&cli.sysfs);
     for path in [power.wakeup_count_path(), power.state_path()] {
         if !path.exists() {

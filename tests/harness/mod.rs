@@ -89,10 +89,23 @@ impl Env {
 
     /// Starts binary `name` with `args`; its stderr and stdout go to a log.
     pub fn spawn(&mut self, name: &str, args: &[&str]) -> &mut Daemon {
+        self.spawn_with(name, args, |_| {})
+    }
+
+    /// Like [`Env::spawn`], with `configure` applied to the command first
+    /// (say, a `pre_exec` that sandboxes the daemon).
+    pub fn spawn_with(
+        &mut self,
+        name: &str,
+        args: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> &mut Daemon {
         let n = self.daemons.iter().filter(|d| d.name == name).count();
         let log = self.tmp.path().join(format!("logs/{name}.{n}.log"));
         let out = fs::File::create(&log).unwrap();
-        let child = Command::new(bin(name))
+        let mut cmd = Command::new(bin(name));
+        configure(&mut cmd);
+        let child = cmd
             .args(args)
             .env("LSUSD_RUN_DIR", &self.run)
             .env(
@@ -143,7 +156,7 @@ impl Env {
     }
 
     /// Waits until the daemon started last logs that it is ready.
-    fn wait_ready(&self) {
+    pub fn wait_ready(&self) {
         let d = self.daemons.last().expect("a daemon was started");
         self.wait_for(
             &format!("{} ({}) ready", d.name, d.log.display()),

@@ -171,18 +171,19 @@ impl RunDir {
     }
 
     /// Opens the subdirectory `name`, never through a symbolic link. With
-    /// `create`, a missing one is made with that mode (group-writable
-    /// modes survive the umask), and anything else standing at the name is
-    /// removed first; without, a missing one is an `ENOENT` error.
+    /// `create`, a missing one is made with those permission bits (see
+    /// [`give_mode`]: the set-group-ID bit is never asked for, a
+    /// subdirectory of a set-group-ID directory inherits it), and anything
+    /// else standing at the name is removed first; without, a missing one
+    /// is an `ENOENT` error.
     pub fn subdir(&self, name: &str, create: Option<u32>) -> Result<RunDir, RunDirError> {
         let fd = match (self.subdir_fd(name, create), create) {
-            (Err(Errno::ELOOP | Errno::ENOTDIR), Some(_)) => {
+            (Err(e), Some(_)) if matches!(e.errno(), Some(libc::ELOOP | libc::ENOTDIR)) => {
                 self.remove_any(name)?;
                 self.subdir_fd(name, create)
             }
             (other, _) => other,
-        }
-        .map_err(|e| io_err("open", self.join(name), e))?;
+        }?;
         Ok(RunDir {
             path: self.join(name),
             dir: fd,
@@ -190,30 +191,35 @@ impl RunDir {
         })
     }
 
-    fn subdir_fd(&self, name: &str, create: Option<u32>) -> Result<OwnedFd, Errno> {
+    fn subdir_fd(&self, name: &str, create: Option<u32>) -> Result<OwnedFd, RunDirError> {
         let open = || {
             let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-            let fd = nix::fcntl::openat(self.raw(), name, flags, Mode::empty())?;
+            let fd = nix::fcntl::openat(self.raw(), name, flags, Mode::empty())
+                .map_err(|e| io_err("open", self.join(name), e))?;
             // SAFETY: `openat` just returned this descriptor and nothing else owns it.
             Ok(unsafe { OwnedFd::from_raw_fd(fd) })
         };
         // Usually it exists: one openat, no mkdirat, on this hot path.
-        let missing = match open() {
+        let missing: RunDirError = match open() {
             Ok(fd) => return Ok(fd),
             Err(e) => e,
         };
-        let (Errno::ENOENT, Some(mode)) = (missing, create) else {
+        let (Some(libc::ENOENT), Some(mode)) = (missing.errno(), create) else {
             return Err(missing);
         };
-        match nix::sys::stat::mkdirat(self.raw(), name, Mode::from_bits_truncate(mode & 0o777)) {
+        match nix::sys::stat::mkdirat(self.raw(), name, perm_bits(mode)) {
             Ok(()) => {
                 let fd = open()?;
-                // The umask may have narrowed the mode.
-                nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(mode))?;
+                if let Err(e) = give_mode(fd.as_fd(), mode) {
+                    // Leave no directory with the wrong mode behind: the
+                    // next call tries again.
+                    let _ = nix::unistd::unlinkat(self.raw(), name, UnlinkatFlags::RemoveDir);
+                    return Err(io_err("set the mode of", self.join(name), e));
+                }
                 Ok(fd)
             }
             Err(Errno::EEXIST) => open(),
-            Err(e) => Err(e),
+            Err(e) => Err(io_err("create", self.join(name), e)),
         }
     }
 
@@ -231,17 +237,13 @@ impl RunDir {
                 })?;
             }
         }
-        match std::fs::DirBuilder::new().mode(mode).create(&path) {
+        match std::fs::DirBuilder::new().mode(mode & 0o777).create(&path) {
             Ok(()) => {
                 // The umask may have narrowed the mode; the group needs it.
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(
-                    |source| RunDirError {
-                        op: "set the mode of",
-                        path: path.clone(),
-                        source,
-                    },
-                )?;
+                let dir = RunDir::open(&path)?;
+                give_mode(dir.fd(), mode)
+                    .map_err(|e| io_err("set the mode of", path.clone(), e))?;
+                return Ok(dir);
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(source) => {
@@ -460,17 +462,60 @@ impl RunDir {
     /// if something else stands there, it cannot be made, or this is not
     /// a directory that needs it.
     fn staging(&self) -> Option<OwnedFd> {
-        // Group-writable like the run directory: lsused, running as
-        // another user of its group, writes its status file through it.
-        self.staged
-            .then(|| self.subdir_fd(STAGING, Some(0o2770)).ok())
-            .flatten()
+        if !self.staged {
+            return None;
+        }
+        // Made by the owner of the run directory only (lsusd): a staging
+        // directory made by another user (lsused) would be that user's,
+        // and lsusd, root without CAP_DAC_OVERRIDE under its unit, could
+        // not write in it. Group-writable like the run directory: lsused,
+        // running as another user of its group, writes its status file
+        // through it.
+        let ours = nix::sys::stat::fstat(self.dir.as_raw_fd())
+            .is_ok_and(|st| st.st_uid == nix::unistd::geteuid().as_raw());
+        self.subdir_fd(STAGING, ours.then_some(0o770)).ok()
+    }
+
+    /// Makes the subdirectory [`STAGING`] now if it is missing (lsusd calls
+    /// it at start, before the daemons that stage their files through it
+    /// run). Failing is not fatal: [`RunDir::write_atomically`] then
+    /// prepares its files in the run directory itself.
+    pub fn prepare_staging(&self) -> Result<(), RunDirError> {
+        self.subdir_fd(STAGING, Some(0o770)).map(drop)
     }
 
     /// Borrows the directory's descriptor (for `inotify` or `fstat`).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.dir.as_fd()
     }
+}
+
+/// The permission bits of `mode` (`rwx` for owner, group, others): what
+/// `mkdirat` is given. Never the set-user-ID, set-group-ID or sticky bit:
+/// under systemd's `RestrictSUIDSGID=yes` any `mkdir`, `chmod` or `open`
+/// whose mode carries S_ISUID or S_ISGID fails with EPERM, and a directory
+/// made in a set-group-ID directory (the run directory) inherits S_ISGID
+/// from it anyway, by the kernel's own rule.
+fn perm_bits(mode: u32) -> Mode {
+    Mode::from_bits_truncate(mode & 0o777)
+}
+
+/// Gives the directory just made at `fd` the permission bits of `mode`,
+/// which the umask may have narrowed. Nothing is changed (no `fchmod` at
+/// all) when the bits are right already. Otherwise, since `chmod` sets
+/// S_ISGID on a directory exactly as given, the bit the directory
+/// inherited is passed along so it is not cleared; under
+/// `RestrictSUIDSGID=yes` that `fchmod` fails with EPERM, so a unit whose
+/// `UMask=` narrows what lsusd asks for cannot work (systemd/README.md).
+fn give_mode(fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
+    let want = mode & 0o777;
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+    let have = st.st_mode & 0o7777;
+    if have & 0o777 == want {
+        return Ok(());
+    }
+    let keep = have & libc::S_ISGID;
+    nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(want | keep))
 }
 
 /// Returns true if and only if `name` (an inotify event name) is `wanted`.
@@ -605,6 +650,8 @@ mod tests {
     fn the_staging_directory_is_group_writable_despite_the_umask() {
         use std::os::unix::fs::PermissionsExt;
         let (_t, run) = dir();
+        // A set-group-ID run directory, as tmpfiles.d makes it.
+        std::fs::set_permissions(run.path(), std::fs::Permissions::from_mode(0o2770)).unwrap();
         let old = nix::sys::stat::umask(Mode::from_bits_truncate(0o027));
         let result = run.write_atomically("outcome", b"one\n", 0o644);
         nix::sys::stat::umask(old);
@@ -613,7 +660,26 @@ mod tests {
             .unwrap()
             .permissions()
             .mode();
+        // g+w given back, the inherited S_ISGID kept (chmod would clear it).
         assert_eq!(mode & 0o7777, 0o2770);
+    }
+
+    #[test]
+    fn subdirs_inherit_the_set_group_id_bit_and_never_invent_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let (_t, plain) = dir();
+        plain.subdir("log", Some(0o750)).unwrap();
+        plain.prepare_staging().unwrap();
+        assert_eq!(mode(plain.join("log")), 0o750);
+        assert_eq!(mode(plain.join(STAGING)), 0o770);
+
+        let (_t2, run) = dir();
+        std::fs::set_permissions(run.path(), std::fs::Permissions::from_mode(0o2770)).unwrap();
+        run.subdir("log", Some(0o750)).unwrap();
+        run.prepare_staging().unwrap();
+        assert_eq!(mode(run.join("log")), 0o2750);
+        assert_eq!(mode(run.join(STAGING)), 0o2770);
     }
 
     #[test]
@@ -626,7 +692,7 @@ mod tests {
         let target = t.path().join("elsewhere");
         std::fs::create_dir(&target).unwrap();
         std::os::unix::fs::symlink(&target, run.join("log")).unwrap();
-        let log = run.subdir("log", Some(0o2750)).unwrap();
+        let log = run.subdir("log", Some(0o750)).unwrap();
         assert!(!std::fs::symlink_metadata(run.join("log"))
             .unwrap()
             .is_symlink());
@@ -638,7 +704,7 @@ mod tests {
         // A plain file at the name is replaced too.
         std::fs::remove_dir_all(run.join("log")).unwrap();
         std::fs::write(run.join("log"), b"file").unwrap();
-        run.subdir("log", Some(0o2750)).unwrap();
+        run.subdir("log", Some(0o750)).unwrap();
         assert!(run.join("log").is_dir());
     }
 }
