@@ -164,11 +164,12 @@ say "   fake sysfs       $SYS (power/state, power/wakeup_count, class/rtc/rtc0)"
 say "   run directory    $RUN (LSUSD_RUN_DIR)"
 
 step "Start the daemons" \
-    "lsusd owns suspend; --dry-run does everything but the final write to power/state." \
+    "lsusd owns suspend; --dry-run does everything but the final write to power/state," \
+    "and each \"suspend\" then lasts --dry-run-sleep (default 1 s; 0.2 s here to keep the demo short)." \
     "lsused and wakealarmd are lsusd's watchers that serve sockets; wakealarmd" \
     "--dry-run logs the RTC writes instead of making them."
-show_cmd "lsusd --run-dir $RUN --sysfs $SYS --dry-run &"
-lsusd --run-dir "$RUN" --sysfs "$SYS" --dry-run >"$T/lsusd.log" 2>&1 &
+show_cmd "lsusd --run-dir $RUN --sysfs $SYS --dry-run --dry-run-sleep 0.2 &"
+lsusd --run-dir "$RUN" --sysfs "$SYS" --dry-run --dry-run-sleep 0.2 >"$T/lsusd.log" 2>&1 &
 track $!
 wait_until "lsusd to be ready" 10 has "$T/lsusd.log" "ready"
 show_cmd "lsused --run-dir $RUN &"

@@ -4,6 +4,11 @@ use std::fmt::Display;
 use std::io::Write;
 use std::process::ExitCode;
 
+/// The longest time (seconds) an example's option accepts: ten years.
+/// Larger values are refused by the command line (exit 2) rather than
+/// overflowing the time arithmetic later.
+pub const MAX_SECS: u64 = 10 * 365 * 24 * 3600;
+
 /// Exit status of an example that failed (lsusd not running, an I/O
 /// error): 2, as `request-suspend` uses for errors.
 pub const EXIT_ERROR: u8 = 2;

@@ -28,6 +28,10 @@ pub enum Error {
     /// The daemon did not answer in time.
     #[error("no answer after {0:?}")]
     Timeout(Duration),
+    /// A wake-alarm time after the end of the year 9999 (seconds since
+    /// the epoch), refused before anything is sent.
+    #[error("time out of range (after the year 9999): {0} s since the epoch")]
+    TimeOutOfRange(u64),
     /// The daemon sent something the protocol does not allow.
     #[error("protocol error: {0}")]
     Protocol(String),

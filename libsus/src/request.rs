@@ -124,7 +124,8 @@ pub fn request_suspend_in(dir: &Path, options: &RequestOptions) -> Result<Report
         }
         Err(e) => return Err(e.into()),
     };
-    let deadline = options.timeout.map(|t| Instant::now() + t);
+    // A timeout too long for the clock is no deadline at all.
+    let deadline = options.timeout.and_then(|t| Instant::now().checked_add(t));
     // lsusd's death leaves the request in place; look at it now and then.
     let liveness = Duration::from_secs(1);
     while run.names(REQUEST, &request)? {

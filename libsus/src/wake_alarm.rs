@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lsus_proto::rundir::WAKEALARM;
-use lsus_proto::wakealarm::{time_line, Reply, ReplyParser};
+use lsus_proto::wakealarm::{time_line, Reply, ReplyParser, MAX_TIME};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::{Error, Result};
@@ -63,6 +63,16 @@ fn epoch_seconds(time: SystemTime) -> u64 {
     }
 }
 
+/// Returns [`epoch_seconds`] of `time`, or the error for a time past the
+/// year 9999 (wakealarmd would refuse it too).
+fn checked_seconds(time: SystemTime) -> Result<u64> {
+    let secs = epoch_seconds(time);
+    if secs > MAX_TIME {
+        return Err(Error::TimeOutOfRange(secs));
+    }
+    Ok(secs)
+}
+
 impl WakeAlarm {
     /// Sets an alarm for `when` with the wakealarmd of the default run
     /// directory ([`crate::run_dir`]).
@@ -92,6 +102,7 @@ impl WakeAlarm {
     /// # Ok::<(), libsus::Error>(())
     /// ```
     pub fn new_in(dir: &Path, when: SystemTime) -> Result<WakeAlarm> {
+        checked_seconds(when)?;
         let path = dir.join(WAKEALARM);
         let stream = UnixStream::connect(&path).map_err(|e| {
             Error::io(
@@ -134,7 +145,7 @@ impl WakeAlarm {
     /// # Ok::<(), libsus::Error>(())
     /// ```
     pub fn set(&mut self, when: SystemTime) -> Result<()> {
-        let secs = epoch_seconds(when);
+        let secs = checked_seconds(when)?;
         let deadline = Instant::now() + ANSWER_TIMEOUT;
         self.write_all(time_line(secs).as_bytes(), deadline)?;
         loop {
@@ -217,7 +228,8 @@ impl WakeAlarm {
     /// # Ok::<(), libsus::Error>(())
     /// ```
     pub fn wait_timeout(&mut self, timeout: Option<Duration>) -> Result<bool> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too long for the clock is no deadline at all.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             self.take_replies()?;
             if self.due {
@@ -350,6 +362,23 @@ impl AsFd for WakeAlarm {
 mod tests {
     use super::*;
     use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn times_past_9999_are_refused_before_connecting() {
+        let t = tempfile::tempdir().unwrap();
+        let when = UNIX_EPOCH + Duration::from_secs(MAX_TIME + 1);
+        // No server: the range is checked first.
+        let err = WakeAlarm::new_in(t.path(), when).unwrap_err();
+        assert!(
+            matches!(err, Error::TimeOutOfRange(s) if s == MAX_TIME + 1),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("time out of range"));
+        assert_eq!(
+            checked_seconds(UNIX_EPOCH + Duration::from_secs(MAX_TIME)).unwrap(),
+            MAX_TIME
+        );
+    }
 
     #[test]
     fn seconds_round_up_and_clamp_at_the_epoch() {

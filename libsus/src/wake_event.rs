@@ -359,7 +359,8 @@ impl WakeEvents {
     /// # Ok::<(), libsus::Error>(())
     /// ```
     pub fn wait_timeout(&mut self, timeout: Option<Duration>) -> Result<Option<WakeEvent>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too long for the clock is no deadline at all.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             if let Some(event) = self.poll_event()? {
                 return Ok(Some(event));
@@ -420,7 +421,10 @@ impl WakeEvents {
     /// again. The socket keeps its descriptor number.
     fn reconnect(&mut self) -> Result<()> {
         let timeout = self.reconnect_timeout;
-        let deadline = Instant::now() + timeout;
+        // A time-out too long for the clock: as good as none (a century).
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400));
         let gone = |e: &dyn std::fmt::Display| {
             Error::io(
                 format!("lsused closed the connection and did not come back within {timeout:?}"),

@@ -231,7 +231,8 @@ impl Watcher {
     /// # Ok::<(), libsus::Error>(())
     /// ```
     pub fn wait_timeout(&mut self, timeout: Option<Duration>) -> Result<Option<WatchEvent>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too long for the clock is no deadline at all.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             if let Some(event) = self.poll_event()? {
                 return Ok(Some(event));

@@ -1,6 +1,7 @@
 //! Command-line options.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use lsus_sys::power::SleepState;
@@ -26,21 +27,33 @@ pub struct Cli {
     #[arg(long, value_name = "STATE", default_value = "mem", value_parser = parse_state)]
     pub state: SleepState,
 
-    /// Do everything except the write to power/state, which is logged.
+    /// Do everything except the write to power/state, which is logged;
+    /// the "suspend" then lasts --dry-run-sleep.
     #[arg(long)]
     pub dry_run: bool,
 
-    /// First pause after a failed attempt in immediate mode (milliseconds;
-    /// doubles after each further failure).
-    #[arg(long, value_name = "MS", default_value_t = 100)]
+    /// With --dry-run, how long each "suspend" lasts (seconds, fractions
+    /// allowed), so that immediate mode runs at a machine's pace instead
+    /// of spinning.
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = lsus_proto::args::seconds)]
+    pub dry_run_sleep: Duration,
+
+    /// First pause after a failed attempt in immediate mode (milliseconds,
+    /// 1 to 3600000; doubles after each further failure).
+    #[arg(long, value_name = "MS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub backoff_initial_ms: u64,
 
-    /// Longest pause between failed attempts in immediate mode (milliseconds).
-    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    /// Longest pause between failed attempts in immediate mode
+    /// (milliseconds, 1 to 86400000).
+    #[arg(long, value_name = "MS", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub backoff_max_ms: u64,
 
-    /// Grace period for a new, not yet locked, RUN/immediate (milliseconds).
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    /// Grace period for a new, not yet locked, RUN/immediate (milliseconds,
+    /// 0 to 60000).
+    #[arg(long, value_name = "MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub immediate_grace_ms: u64,
 
     /// More log output (repeat for more).

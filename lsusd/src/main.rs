@@ -9,12 +9,21 @@ mod watchers;
 use std::time::Duration;
 
 use clap::Parser;
-use lsus_daemon::{instance::InstanceLock, logging, notify, signals, EXIT_FAILURE, EXIT_OK};
+use lsus_daemon::{
+    instance::InstanceLock, logging, notify, signals, EXIT_FAILURE, EXIT_OK, EXIT_USAGE,
+};
 use lsus_proto::rundir::RunDir;
 use lsus_sys::power::SysfsPower;
 use lsusd_cli as cli;
 
 use crate::suspend_loop::{Config, Stop, Suspender};
+
+/// A mistake in the options that only shows once they are looked at (a
+/// sysfs tree without the kernel files, a run directory whose parent is
+/// missing): exit 2, like a usage error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct ConfigError(String);
 
 fn main() {
     let cli = cli::Cli::parse();
@@ -23,29 +32,80 @@ fn main() {
         Ok(()) => EXIT_OK,
         Err(e) => {
             lsus_daemon::logging::fatal("lsusd", &*e);
-            EXIT_FAILURE
+            if e.is::<ConfigError>() {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILURE
+            }
         }
     });
+}
+
+/// Returns the kernel files missing under the sysfs root, relative to it
+/// (`power/state`, `power/wakeup_count`). Without `--dry-run` any missing
+/// one is an error naming its path; with it, a warning.
+fn check_sysfs(power: &SysfsPower, dry_run: bool) -> Result<Vec<String>, ConfigError> {
+    let mut missing = Vec::new();
+    for (name, path) in [
+        ("power/state", power.state_path()),
+        ("power/wakeup_count", power.wakeup_count_path()),
+    ] {
+        if path.exists() {
+            continue;
+        }
+        if !dry_run {
+            return Err(ConfigError(format!(
+                "{} does not exist: is --sysfs the sysfs root (/sys)?",
+                path.display()
+            )));
+        }
+        tracing::warn!(
+            "{} does not exist: a real suspend would fail (dry run goes on; \
+             every outcome will say so)",
+            path.display()
+        );
+        missing.push(name.to_string());
+    }
+    Ok(missing)
+}
+
+/// Opens the run directory, creating it only when its parent exists (a
+/// misspelt path is refused, not silently made). Returns it and whether it
+/// was created.
+fn open_run_dir(path: &std::path::Path) -> Result<(RunDir, bool), Box<dyn std::error::Error>> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if !parent.is_dir() {
+        return Err(Box::new(ConfigError(format!(
+            "cannot create the run directory {}: {} does not exist (check --run-dir)",
+            path.display(),
+            parent.display()
+        ))));
+    }
+    let existed = path.symlink_metadata().is_ok();
+    let run = RunDir::create(path, 0o770)?;
+    Ok((run, !existed))
 }
 
 fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
     signals::install_shutdown_handlers()?;
     signals::install_alarm_interrupts()?;
-    let run = RunDir::create(&cli.run_dir, 0o770)?;
+    // The options first: a wrong --sysfs or --run-dir changes nothing.
+    let power = SysfsPower::new(&cli.sysfs);
+    let missing = check_sysfs(&power, cli.dry_run)?;
+    let (run, created) = open_run_dir(&cli.run_dir)?;
     let _instance = InstanceLock::acquire(&run, "lsusd")?;
     // Before lsused and wakealarmd stage their status files through it.
     if let Err(e) = run.prepare_staging() {
         tracing::warn!("{e}; files are prepared in the run directory itself");
     }
-    let power = SysfsPower::new(&cli.sysfs);
-    for path in [power.wakeup_count_path(), power.state_path()] {
-        if !path.exists() {
-            tracing::warn!("{} does not exist", path.display());
-        }
-    }
     let cfg = Config {
         state: cli.state,
         dry_run: cli.dry_run,
+        dry_run_sleep: cli.dry_run_sleep,
+        missing,
         backoff_initial: Duration::from_millis(cli.backoff_initial_ms),
         backoff_max: Duration::from_millis(cli.backoff_max_ms),
         immediate_grace: Duration::from_millis(cli.immediate_grace_ms),
@@ -61,10 +121,15 @@ fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     tracing::info!(
-        "ready: run directory {}, state {}{}",
+        "ready: run directory {}{}, state {}{}",
         suspender.run_dir().path().display(),
+        if created { " (created)" } else { "" },
         cfg.state,
-        if cfg.dry_run { " (dry run)" } else { "" }
+        if cfg.dry_run {
+            format!(" (dry run, each suspend {:?})", cfg.dry_run_sleep)
+        } else {
+            String::new()
+        }
     );
     notify::announce_ready();
     suspender.run()?;

@@ -36,6 +36,12 @@ pub struct Config {
     pub state: SleepState,
     /// Do everything but the write to `power/state`.
     pub dry_run: bool,
+    /// With `dry_run`, how long the "suspend" lasts (holding `disabled`
+    /// as a real one does), so immediate mode cannot spin.
+    pub dry_run_sleep: Duration,
+    /// Kernel files (relative to the sysfs root) missing at start-up;
+    /// every dry-run outcome repeats them.
+    pub missing: Vec<String>,
     /// First pause after a failed immediate-mode attempt.
     pub backoff_initial: Duration,
     /// Longest pause.
@@ -52,6 +58,8 @@ impl Default for Config {
         Config {
             state: SleepState::Mem,
             dry_run: false,
+            dry_run_sleep: Duration::ZERO,
+            missing: Vec::new(),
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
             immediate_grace: Duration::from_secs(1),
@@ -295,10 +303,14 @@ impl<P: Power> Suspender<P> {
         }
         if self.cfg.dry_run {
             tracing::info!(
-                "dry run: not writing {:?} to power/state",
-                self.cfg.state.as_str()
+                "dry run: not writing {:?} to power/state; \"suspended\" for {:?}",
+                self.cfg.state.as_str(),
+                self.cfg.dry_run_sleep
             );
-            return Ok(Outcome::DryRun);
+            self.dry_run_sleep();
+            return Ok(Outcome::DryRun {
+                missing: self.cfg.missing.clone(),
+            });
         }
         // The boot-time clock counts the time asleep; Instant does not.
         let start = boot_time();
@@ -307,8 +319,38 @@ impl<P: Power> Suspender<P> {
                 seconds: boot_time().saturating_sub(start).as_secs_f64(),
             }),
             Err(e) => {
-                tracing::debug!("state write failed: {e}");
+                // The path says which tree (a wrong --sysfs shows here).
+                tracing::warn!("cannot write {:?} to {e}", self.cfg.state.as_str());
                 Ok(Outcome::WriteFailed { errno: e.errno() })
+            }
+        }
+    }
+
+    /// The dry run's "suspend": `dry_run_sleep`, cut short by a stop.
+    fn dry_run_sleep(&self) {
+        let end = Instant::now().checked_add(self.cfg.dry_run_sleep);
+        loop {
+            if (self.stop.requested)() {
+                return;
+            }
+            let now = Instant::now();
+            let left = match end {
+                Some(end) if end <= now => return,
+                Some(end) => end - now,
+                None => Duration::from_secs(3600),
+            };
+            // At most an hour per wait: poll takes an i32 of milliseconds.
+            let left = left.min(Duration::from_secs(3600));
+            match self.stop.fd {
+                Some(fd) => {
+                    let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+                    let ms = u32::try_from(left.as_millis().max(1)).unwrap_or(u32::MAX);
+                    let timeout =
+                        nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX);
+                    // EINTR: look at the stop flag again.
+                    let _ = nix::poll::poll(&mut fds, timeout);
+                }
+                None => std::thread::sleep(left),
             }
         }
     }
@@ -350,7 +392,7 @@ impl<P: Power> Suspender<P> {
                 trigger.word(),
                 describe_pids(pids)
             ),
-            Outcome::Suspended { .. } | Outcome::DryRun => {
+            Outcome::Suspended { .. } | Outcome::DryRun { .. } => {
                 tracing::info!("suspend ({}): {outcome}", trigger.word())
             }
             _ => tracing::warn!("suspend ({}): {outcome}", trigger.word()),

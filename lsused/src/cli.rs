@@ -21,12 +21,12 @@ pub struct Cli {
 
     /// Permissions of RUN/registration, in octal (give a group access with
     /// 0660 and a suitable group on the run directory).
-    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_mode)]
+    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = lsus_proto::args::socket_mode)]
     pub socket_mode: u32,
 
     /// Stop waiting for a client's `R` after this many seconds and let the
     /// suspend go on (default: wait as long as it takes, as the original).
-    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECS", value_parser = lsus_proto::args::seconds)]
     pub reply_timeout: Option<Duration>,
 
     /// More log output (repeat for more).
@@ -38,46 +38,24 @@ pub struct Cli {
     pub quiet: u8,
 }
 
-/// Parses an octal permission mode such as `0660`, `660` or `0o660`.
-fn parse_mode(s: &str) -> Result<u32, String> {
-    let digits = s.strip_prefix("0o").unwrap_or(s);
-    match u32::from_str_radix(digits, 8) {
-        Ok(mode) if mode <= 0o7777 && !digits.is_empty() => Ok(mode),
-        _ => Err(format!("{s:?} is not an octal mode like 0660")),
-    }
-}
-
-/// Parses a positive number of seconds, fractions allowed (`2`, `0.5`).
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    match s.parse::<f64>() {
-        Ok(secs) if secs > 0.0 => {
-            Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
-        }
-        _ => Err(format!("{s:?} is not a positive number of seconds")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn modes_are_octal() {
-        assert_eq!(parse_mode("0660"), Ok(0o660));
-        assert_eq!(parse_mode("660"), Ok(0o660));
-        assert_eq!(parse_mode("0o600"), Ok(0o600));
-        assert!(parse_mode("0689").is_err());
-        assert!(parse_mode("17777").is_err());
-        assert!(parse_mode("").is_err());
-    }
-
-    #[test]
-    fn seconds_may_have_fractions() {
-        assert_eq!(parse_seconds("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
-        assert!(parse_seconds("0").is_err());
-        assert!(parse_seconds("-1").is_err());
-        assert!(parse_seconds("soon").is_err());
+    fn modes_and_seconds_are_checked() {
+        for bad in [
+            &["--socket-mode", "0"][..],
+            &["--socket-mode", "0689"],
+            &["--reply-timeout", "0"],
+            &["--reply-timeout", "1e20"],
+        ] {
+            let args = [&["lsused"][..], bad].concat();
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+        let cli = Cli::try_parse_from(["lsused", "--reply-timeout", "0.25"]).unwrap();
+        assert_eq!(cli.reply_timeout, Some(Duration::from_millis(250)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! the shell completions from the same definition the binary parses.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -23,9 +24,10 @@ pub struct Cli {
     )]
     pub run_dir: PathBuf,
 
-    /// Give up after SECS seconds (the request is withdrawn).
-    #[arg(long, value_name = "SECS")]
-    pub timeout: Option<f64>,
+    /// Give up after SECS seconds (fractions allowed; the request is
+    /// withdrawn).
+    #[arg(long, value_name = "SECS", value_parser = lsus_proto::args::seconds)]
+    pub timeout: Option<Duration>,
 
     /// Print nothing; the exit status tells.
     #[arg(short, long)]

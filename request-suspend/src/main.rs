@@ -7,7 +7,6 @@
 //! aborted one; this is a deliberate difference.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use libsus::{Error, RequestOptions};
@@ -18,14 +17,7 @@ const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let timeout = match cli.timeout {
-        Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
-        Some(_) => {
-            eprintln!("request-suspend: --timeout must be a positive number of seconds");
-            return ExitCode::from(EXIT_ERROR);
-        }
-        None => None,
-    };
+    let timeout = cli.timeout;
     match libsus::request_suspend_in(&cli.run_dir, &RequestOptions { timeout }) {
         Ok(report) => {
             if !cli.quiet {
@@ -39,6 +31,16 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let hint = match &e {
+                // The directory itself is missing: say so, not "pass
+                // --run-dir" to someone who did.
+                Error::NotRunning(dir) if !dir.exists() => {
+                    eprintln!(
+                        "request-suspend: lsusd is not running on {}: the run directory \
+                         does not exist (lsusd creates it when it starts; is the path right?)",
+                        dir.display()
+                    );
+                    return ExitCode::from(EXIT_ERROR);
+                }
                 Error::NotRunning(_) => " (start lsusd, or pass --run-dir)",
                 Error::Timeout(_) => " (the request was withdrawn)",
                 _ => "",

@@ -26,7 +26,7 @@ pub struct Cli {
     pub rtc: String,
 
     /// Permissions of the socket RUN/wakealarm, in octal
-    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = parse_mode)]
+    #[arg(long, value_name = "MODE", default_value = "0660", value_parser = lsus_proto::args::socket_mode)]
     pub socket_mode: u32,
 
     /// Log the RTC writes instead of making them (everything else happens)
@@ -40,14 +40,6 @@ pub struct Cli {
     /// Log less (repeat for even less)
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub quiet: u8,
-}
-
-fn parse_mode(text: &str) -> Result<u32, String> {
-    let digits = text.strip_prefix("0o").unwrap_or(text);
-    match u32::from_str_radix(digits, 8) {
-        Ok(mode) if mode <= 0o7777 => Ok(mode),
-        _ => Err(format!("{text:?} is not an octal file mode like 0660")),
-    }
 }
 
 #[cfg(test)]
@@ -69,6 +61,7 @@ mod tests {
         assert_eq!(cli.rtc, "rtc1");
         assert!(Cli::try_parse_from(["wakealarmd", "--socket-mode", "0999"]).is_err());
         assert!(Cli::try_parse_from(["wakealarmd", "--socket-mode", "77777"]).is_err());
+        assert!(Cli::try_parse_from(["wakealarmd", "--socket-mode", "0"]).is_err());
     }
 
     #[test]

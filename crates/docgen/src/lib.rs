@@ -12,6 +12,7 @@
 
 mod pages;
 mod roff;
+mod synopsis;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -95,7 +96,7 @@ fn man_page(cmd: &Command, section: &str, extra: &str) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     man.render_title(&mut out)?;
     man.render_name_section(&mut out)?;
-    man.render_synopsis_section(&mut out)?;
+    out.extend_from_slice(synopsis::section(cmd).as_bytes());
     man.render_description_section(&mut out)?;
     if cmd.get_arguments().any(|a| !a.is_hide_set()) {
         man.render_options_section(&mut out)?;

@@ -25,7 +25,9 @@ to the client and lives on while the daemons restart.
 # EXIT STATUS
 0 after a shutdown signal; 1 when the daemon cannot start (another instance
 runs on the run directory, a file cannot be created) or a fatal error ends
-it; 2 for a bad command line.
+it; 2 for a bad command line (also a number out of range, and for lsusd a
+--sysfs without power/state or power/wakeup_count, unless --dry-run, and a
+--run-dir whose parent directory does not exist).
 "
     };
 }

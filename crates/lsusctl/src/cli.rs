@@ -64,8 +64,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
 
-        /// How many of the last outcomes to show.
-        #[arg(long, value_name = "N", default_value_t = 5)]
+        /// How many of the last outcomes to show (0 to 100, what lsusd keeps).
+        #[arg(long, value_name = "N", default_value_t = 5,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=100))]
         last: usize,
     },
 
@@ -109,8 +110,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
 
-        /// Only the last N outcomes.
-        #[arg(short = 'n', long, value_name = "N")]
+        /// Only the last N outcomes (1 to 100, what lsusd keeps).
+        #[arg(short = 'n', long, value_name = "N",
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100))]
         lines: Option<usize>,
     },
 }

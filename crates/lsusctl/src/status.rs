@@ -256,8 +256,19 @@ pub fn text(r: &Report) -> String {
                         plural(s.pending, "alarm", "alarms")
                     );
                     if let Some(next) = s.next {
-                        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(next);
-                        let _ = write!(out, " (next {})", &local_time(t)[..19]);
+                        // wakealarmd refuses times past 9999; a status file
+                        // that says otherwise is shown as it is.
+                        let when = std::time::UNIX_EPOCH
+                            .checked_add(std::time::Duration::from_secs(next))
+                            .map(local_time);
+                        match when.as_deref().and_then(|t| t.get(..19)) {
+                            Some(t) => {
+                                let _ = write!(out, " (next {t})");
+                            }
+                            None => {
+                                let _ = write!(out, " (next @{next})");
+                            }
+                        }
                     }
                     if s.blocking > 0 {
                         let _ = write!(

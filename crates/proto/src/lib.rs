@@ -22,6 +22,7 @@
 //!
 //! The full contract is `doc/protocol.md` at the top of the repository.
 
+pub mod args;
 pub mod dirwatch;
 pub mod json;
 pub mod lock;

@@ -24,7 +24,12 @@ pub enum Outcome {
         seconds: f64,
     },
     /// `--dry-run`: everything happened but the write to `power/state`.
-    DryRun,
+    DryRun {
+        /// The kernel files (`power/state`, `power/wakeup_count`, relative
+        /// to the sysfs root) that did not exist when lsusd started: a
+        /// real suspend would have failed. Key `missing=` in the record.
+        missing: Vec<String>,
+    },
     /// Something held a shared lock on `disabled`.
     Blocked {
         /// The processes that held it, where `/proc/locks` tells.
@@ -49,7 +54,7 @@ impl Outcome {
     pub fn word(&self) -> &'static str {
         match self {
             Outcome::Suspended { .. } => "suspended",
-            Outcome::DryRun => "dry-run",
+            Outcome::DryRun { .. } => "dry-run",
             Outcome::Blocked { .. } => "blocked",
             Outcome::Aborted => "aborted",
             Outcome::Withdrawn => "withdrawn",
@@ -61,7 +66,7 @@ impl Outcome {
     /// Returns true if and only if the machine suspended (or, in a dry
     /// run, would have).
     pub fn suspended(&self) -> bool {
-        matches!(self, Outcome::Suspended { .. } | Outcome::DryRun)
+        matches!(self, Outcome::Suspended { .. } | Outcome::DryRun { .. })
     }
 
     /// Returns true for attempts that reached the point of no return and
@@ -81,9 +86,15 @@ impl fmt::Display for Outcome {
             Outcome::Suspended { seconds } => {
                 write!(f, "suspended and resumed after {seconds:.1} s")
             }
-            Outcome::DryRun => {
+            Outcome::DryRun { missing } if missing.is_empty() => {
                 f.write_str("would have suspended (dry run: power/state not written)")
             }
+            Outcome::DryRun { missing } => write!(
+                f,
+                "would have suspended (dry run: power/state not written), but {} \
+                 missing under --sysfs: a real suspend would fail",
+                missing.join(" and ")
+            ),
             Outcome::Blocked { pids } if pids.is_empty() => f.write_str("blocked"),
             Outcome::Blocked { pids } => {
                 f.write_str("blocked by PID")?;
@@ -141,6 +152,9 @@ impl fmt::Display for Record {
                 write!(f, " pids={}", list.join(","))?
             }
             Outcome::WriteFailed { errno } => write!(f, " errno={errno}")?,
+            Outcome::DryRun { missing } if !missing.is_empty() => {
+                write!(f, " missing={}", missing.join(","))?
+            }
             _ => {}
         }
         f.write_str("\n")
@@ -163,6 +177,7 @@ impl std::str::FromStr for Record {
         let mut seconds = None;
         let mut pids = Vec::new();
         let mut errno = None;
+        let mut missing = Vec::new();
         for field in line.split_ascii_whitespace() {
             let (key, value) = field
                 .split_once('=')
@@ -170,11 +185,15 @@ impl std::str::FromStr for Record {
             match key {
                 "seq" => seq = Some(value.parse::<u64>().map_err(|_| bad("a bad seq"))?),
                 "time" => {
+                    // A hostile file must not make a reader panic: the
+                    // value is checked before any arithmetic on it.
                     let secs: f64 = value.parse().map_err(|_| bad("a bad time"))?;
-                    if !secs.is_finite() || secs < 0.0 {
-                        return Err(bad("a bad time"));
-                    }
-                    time = Some(UNIX_EPOCH + Duration::from_secs_f64(secs));
+                    time = Some(
+                        Duration::try_from_secs_f64(secs)
+                            .ok()
+                            .and_then(|d| UNIX_EPOCH.checked_add(d))
+                            .ok_or_else(|| bad("a bad time"))?,
+                    );
                 }
                 "outcome" => word = Some(value),
                 "seconds" => seconds = Some(value.parse::<f64>().map_err(|_| bad("bad seconds"))?),
@@ -185,6 +204,7 @@ impl std::str::FromStr for Record {
                         .collect::<Result<_, _>>()
                         .map_err(|_| bad("bad pids"))?
                 }
+                "missing" => missing = value.split(',').map(str::to_string).collect(),
                 "errno" => errno = Some(value.parse::<i32>().map_err(|_| bad("a bad errno"))?),
                 _ => {} // newer writers may add keys
             }
@@ -193,7 +213,7 @@ impl std::str::FromStr for Record {
             "suspended" => Outcome::Suspended {
                 seconds: seconds.unwrap_or(0.0),
             },
-            "dry-run" => Outcome::DryRun,
+            "dry-run" => Outcome::DryRun { missing },
             "blocked" => Outcome::Blocked { pids },
             "aborted" => Outcome::Aborted,
             "withdrawn" => Outcome::Withdrawn,
@@ -230,7 +250,10 @@ mod tests {
     #[test]
     fn every_outcome_round_trips() {
         round_trip(Outcome::Suspended { seconds: 3.25 });
-        round_trip(Outcome::DryRun);
+        round_trip(Outcome::DryRun { missing: vec![] });
+        round_trip(Outcome::DryRun {
+            missing: vec!["power/state".into(), "power/wakeup_count".into()],
+        });
         round_trip(Outcome::Blocked { pids: vec![] });
         round_trip(Outcome::Blocked {
             pids: vec![12, 345],

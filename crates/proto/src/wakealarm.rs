@@ -15,8 +15,9 @@
 //!
 //! # What a time is
 //!
-//! Decimal seconds since the epoch, at most [`MAX_TIME`] (`time_t`'s
-//! maximum), optionally preceded by `+` and surrounded by spaces, tabs or a
+//! Decimal seconds since the epoch, at most [`MAX_TIME`] (the last second
+//! of the year 9999: later dates would not print as a four-digit year, and
+//! no RTC keeps them), optionally preceded by `+` and surrounded by spaces, tabs or a
 //! `\r` (so `telnet`-style `\r\n` works). A blank line is ignored. A minus
 //! sign, any other character, a value above [`MAX_TIME`] or more than
 //! [`MAX_LINE`] bytes without a newline is an error: the server replies with
@@ -56,8 +57,8 @@ pub const NOW: &[u8] = b"Now\n";
 pub const ERROR_WORD: &str = "Error";
 /// The longest line (without its newline) the server accepts, in bytes.
 pub const MAX_LINE: usize = 20;
-/// The largest time accepted: the maximum of a 64-bit `time_t`.
-pub const MAX_TIME: u64 = i64::MAX as u64;
+/// The largest time accepted: 9999-12-31T23:59:59Z.
+pub const MAX_TIME: u64 = crate::args::MAX_EPOCH_SECONDS;
 /// How long the peer must stay silent before digits without a newline are
 /// taken as a complete time (see the module docs).
 pub const WRITE_GRACE: Duration = Duration::from_millis(100);
@@ -71,8 +72,9 @@ pub enum ParseError {
     /// A minus sign: times before the epoch are not allowed.
     #[error("negative time: {0:?}")]
     Negative(String),
-    /// A value above [`MAX_TIME`].
-    #[error("time too large: {0:?}")]
+    /// A value above [`MAX_TIME`] (also a line of more than
+    /// [`MAX_LINE`] digits).
+    #[error("time out of range (after the year 9999): {0:?}")]
     Overflow(String),
     /// More than [`MAX_LINE`] bytes without a newline.
     #[error("more than {MAX_LINE} bytes without a newline")]
@@ -110,11 +112,15 @@ fn bad_byte(b: u8, line: &[u8]) -> Option<ParseError> {
 /// assert!(matches!(parse_time(b"-1"), Err(ParseError::Negative(_))));
 /// ```
 pub fn parse_time(line: &[u8]) -> Result<Option<u64>, ParseError> {
-    if line.len() > MAX_LINE {
-        return Err(ParseError::TooLong);
-    }
     if let Some(e) = line.iter().find_map(|&b| bad_byte(b, line)) {
         return Err(e);
+    }
+    if line.len() > MAX_LINE {
+        return Err(if line.iter().any(u8::is_ascii_digit) {
+            ParseError::Overflow(shown(line))
+        } else {
+            ParseError::TooLong
+        });
     }
     let start = line.iter().position(|&b| !is_blank(b));
     let Some(start) = start else {
@@ -190,8 +196,22 @@ impl TimeParser {
             if let Some(e) = bad_byte(b, &self.partial) {
                 return self.fail(out, e);
             }
+            if b.is_ascii_digit() {
+                // A number already past the largest time is refused at
+                // once, not when its newline comes.
+                if let Err(e @ ParseError::Overflow(_)) = parse_time(&self.partial) {
+                    return self.fail(out, e);
+                }
+            }
             if self.partial.len() > MAX_LINE {
-                return self.fail(out, ParseError::TooLong);
+                // Only digits, `+` and blanks get this far: a number too
+                // long for the line is a time out of range.
+                let e = if self.partial.iter().any(u8::is_ascii_digit) {
+                    ParseError::Overflow(shown(&self.partial))
+                } else {
+                    ParseError::TooLong
+                };
+                return self.fail(out, e);
             }
         }
         out
@@ -411,10 +431,14 @@ mod tests {
     fn negative_overflow_and_malformed_are_errors() {
         assert!(matches!(parse_time(b"-5"), Err(ParseError::Negative(_))));
         assert!(matches!(
-            parse_time(b"9223372036854775808"),
+            parse_time(b"253402300800"),
             Err(ParseError::Overflow(_))
         ));
-        assert_eq!(parse_time(b"9223372036854775807"), Ok(Some(MAX_TIME)));
+        assert_eq!(parse_time(b"253402300799"), Ok(Some(MAX_TIME)));
+        assert!(matches!(
+            parse_time(b"99999999999999999999999"),
+            Err(ParseError::Overflow(_))
+        ));
         assert!(matches!(
             parse_time(b"99999999999999999999"),
             Err(ParseError::Overflow(_))
@@ -432,8 +456,18 @@ mod tests {
     #[test]
     fn more_than_twenty_bytes_without_newline_fails_before_the_newline() {
         let mut p = TimeParser::new();
-        assert!(p.push(&[b'1'; MAX_LINE]).is_empty());
-        assert_eq!(p.push(b"1"), vec![Err(ParseError::TooLong)]);
+        assert!(p.push(&[b' '; MAX_LINE]).is_empty());
+        assert_eq!(p.push(b" "), vec![Err(ParseError::TooLong)]);
+        // A number past the largest time is out of range at its 13th digit.
+        let mut p = TimeParser::new();
+        assert_eq!(
+            p.push(&[b'1'; MAX_LINE]),
+            vec![Err(ParseError::Overflow("1".repeat(13)))]
+        );
+        let mut p = TimeParser::new();
+        let out = p.push(b"99999999999999999999999\n");
+        assert_eq!(out.len(), 1);
+        assert!(error_line(out[0].as_ref().unwrap_err()).starts_with("Error: time out of range"));
         // Exactly twenty blanks and digits with a newline are fine.
         let mut p = TimeParser::new();
         let mut line = vec![b' '; MAX_LINE - 2];

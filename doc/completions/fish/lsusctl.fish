@@ -31,7 +31,7 @@ complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "status" -d 'Is susp
 complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "block" -d 'Run a command with suspend blocked, and exit with its status'
 complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "watch" -d 'Print each suspend and resume as it happens, until interrupted'
 complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "history" -d 'The last outcomes recorded by lsusd (RUN/log/history), oldest first'
-complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l last -d 'How many of the last outcomes to show' -r
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l last -d 'How many of the last outcomes to show (0 to 100, what lsusd keeps)' -r
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l json -d 'One JSON object instead of text'
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -41,7 +41,7 @@ complete -c lsusctl -n "__fish_lsusctl_using_subcommand block" -s h -l help -d '
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand watch" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand watch" -l json -d 'One JSON object per line instead of text'
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c lsusctl -n "__fish_lsusctl_using_subcommand history" -s n -l lines -d 'Only the last N outcomes' -r
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand history" -s n -l lines -d 'Only the last N outcomes (1 to 100, what lsusd keeps)' -r
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand history" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand history" -l json -d 'One JSON array instead of text'
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand history" -s h -l help -d 'Print help'

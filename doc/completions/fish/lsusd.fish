@@ -1,10 +1,11 @@
 complete -c lsusd -l run-dir -d 'Run directory shared with the clients' -r -F
 complete -c lsusd -l sysfs -d 'Root of the sysfs tree (power/wakeup_count, power/state)' -r -F
 complete -c lsusd -l state -d 'Sleep state written to power/state' -r
-complete -c lsusd -l backoff-initial-ms -d 'First pause after a failed attempt in immediate mode (milliseconds; doubles after each further failure)' -r
-complete -c lsusd -l backoff-max-ms -d 'Longest pause between failed attempts in immediate mode (milliseconds)' -r
-complete -c lsusd -l immediate-grace-ms -d 'Grace period for a new, not yet locked, RUN/immediate (milliseconds)' -r
-complete -c lsusd -l dry-run -d 'Do everything except the write to power/state, which is logged'
+complete -c lsusd -l dry-run-sleep -d 'With --dry-run, how long each "suspend" lasts (seconds, fractions allowed), so that immediate mode runs at a machine\'s pace instead of spinning' -r
+complete -c lsusd -l backoff-initial-ms -d 'First pause after a failed attempt in immediate mode (milliseconds, 1 to 3600000; doubles after each further failure)' -r
+complete -c lsusd -l backoff-max-ms -d 'Longest pause between failed attempts in immediate mode (milliseconds, 1 to 86400000)' -r
+complete -c lsusd -l immediate-grace-ms -d 'Grace period for a new, not yet locked, RUN/immediate (milliseconds, 0 to 60000)' -r
+complete -c lsusd -l dry-run -d 'Do everything except the write to power/state, which is logged; the "suspend" then lasts --dry-run-sleep'
 complete -c lsusd -s v -l verbose -d 'More log output (repeat for more)'
 complete -c lsusd -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c lsusd -s h -l help -d 'Print help (see more with \'--help\')'

@@ -1,5 +1,5 @@
 complete -c request-suspend -l run-dir -d 'Run directory of lsusd' -r -F
-complete -c request-suspend -l timeout -d 'Give up after SECS seconds (the request is withdrawn)' -r
+complete -c request-suspend -l timeout -d 'Give up after SECS seconds (fractions allowed; the request is withdrawn)' -r
 complete -c request-suspend -s q -l quiet -d 'Print nothing; the exit status tells'
 complete -c request-suspend -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c request-suspend -s V -l version -d 'Print version'

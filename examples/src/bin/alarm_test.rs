@@ -23,14 +23,14 @@ use lsus_examples::say;
 
 /// Set a wake alarm SECONDS ahead and report when it fires.
 #[derive(Debug, Parser)]
-#[command(name = "alarm_test", version, about)]
+#[command(name = "alarm_test", version)]
 struct Cli {
     /// Run directory of lsusd and wakealarmd [default: $LSUSD_RUN_DIR or /run/suspend].
     #[arg(long, value_name = "DIR")]
     run_dir: Option<PathBuf>,
 
     /// Seconds to hold suspend off after each alarm.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=lsus_examples::MAX_SECS))]
     hold: u64,
 
     /// Number of alarms, each re-armed SECONDS after the previous one was
@@ -39,6 +39,7 @@ struct Cli {
     repeat: u64,
 
     /// How far ahead the alarm is set.
+    #[arg(value_parser = clap::value_parser!(u64).range(0..=lsus_examples::MAX_SECS))]
     seconds: u64,
 }
 

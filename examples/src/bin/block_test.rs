@@ -22,7 +22,7 @@ use lsus_examples::say;
 
 /// Block suspend for SECS seconds, or abort a suspend in progress.
 #[derive(Debug, Parser)]
-#[command(name = "block_test", version, about)]
+#[command(name = "block_test", version)]
 struct Cli {
     /// Run directory of lsusd [default: $LSUSD_RUN_DIR or /run/suspend].
     #[arg(long, value_name = "DIR")]
@@ -33,7 +33,7 @@ struct Cli {
     abort: bool,
 
     /// How long to keep suspend blocked.
-    #[arg(value_name = "SECS", default_value_t = 5)]
+    #[arg(value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=lsus_examples::MAX_SECS))]
     seconds: u64,
 }
 

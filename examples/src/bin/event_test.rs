@@ -23,7 +23,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 /// Register a device or FIFO with lsused and print what it reads.
 #[derive(Debug, Parser)]
-#[command(name = "event_test", version, about)]
+#[command(name = "event_test", version)]
 struct Cli {
     /// Run directory of lsusd and lsused [default: $LSUSD_RUN_DIR or /run/suspend].
     #[arg(long, value_name = "DIR")]

@@ -25,19 +25,20 @@ use lsus_examples::say;
 
 /// Print a line for each suspend and resume lsusd announces.
 #[derive(Debug, Parser)]
-#[command(name = "watch_test", version, about)]
+#[command(name = "watch_test", version)]
 struct Cli {
     /// Run directory of lsusd [default: $LSUSD_RUN_DIR or /run/suspend].
     #[arg(long, value_name = "DIR")]
     run_dir: Option<PathBuf>,
 
     /// Wait MS milliseconds before saying ready (a slow watcher).
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    #[arg(long, value_name = "MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     delay: u64,
 
     /// At "suspend imminent", block suspend before saying ready and keep
     /// the block for SECS seconds: the watcher's way to say "not now".
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=lsus_examples::MAX_SECS))]
     block_for: Option<u64>,
 
     /// At "suspend imminent", read `disabled` before saying ready, which
