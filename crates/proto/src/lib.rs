@@ -15,7 +15,8 @@
 //! RUN/outcome         (port) one line: the outcome of the last attempt
 //! RUN/log/history     (port) the last outcomes, one line each, oldest first
 //! RUN/.staging/       (port) where replaced files are written before the rename
-//! RUN/*.status        (port) counts published by lsused and wakealarmd
+//! RUN/*.status        (port) counts published by lsused and wakealarmd,
+//!                     logind's inhibitors by lsus-logind
 //! RUN/registration    lsused socket: bytes A W S R
 //! RUN/wakealarm       wakealarmd socket: decimal lines, "Now"
 //! ```
@@ -26,6 +27,7 @@ pub mod args;
 pub mod dirwatch;
 pub mod json;
 pub mod lock;
+pub mod logind;
 pub mod outcome;
 pub mod proclocks;
 pub mod registration;
