@@ -20,6 +20,7 @@ use inotify::{EventMask, WatchMask};
 use lsus_daemon::clock::boot_time;
 use lsus_proto::dirwatch::DirWatch;
 use lsus_proto::lock::{self, LockKind};
+use lsus_proto::logind;
 use lsus_proto::outcome::{Outcome, Record};
 use lsus_proto::proclocks;
 use lsus_proto::rundir::{is_name, Access, RunDir, RunDirError, DISABLED, OUTCOME, REQUEST};
@@ -196,7 +197,7 @@ impl<P: Power> Suspender<P> {
             tracing::info!(
                 "suspend ({}) blocked by {}",
                 trigger.word(),
-                describe_pids(&pids)
+                describe_pids(&self.run, &pids)
             );
             let gone = self.wait_for_blockers()?;
             let record = self.record(Outcome::Blocked { pids })?;
@@ -390,7 +391,7 @@ impl<P: Power> Suspender<P> {
             Outcome::Blocked { pids } => tracing::info!(
                 "suspend ({}): blocked by {} during the attempt",
                 trigger.word(),
-                describe_pids(pids)
+                describe_pids(&self.run, pids)
             ),
             Outcome::Suspended { .. } | Outcome::DryRun { .. } => {
                 tracing::info!("suspend ({}): {outcome}", trigger.word())
@@ -495,15 +496,14 @@ impl<P: Power> Suspender<P> {
     }
 }
 
-fn describe_pids(pids: &[u32]) -> String {
+/// Names the blockers; lsus-logind's PID becomes the logind inhibitors it
+/// stands for (`lsus_proto::logind::name_holders`).
+fn describe_pids(run: &RunDir, pids: &[u32]) -> String {
     if pids.is_empty() {
         return "an unknown process".into();
     }
-    let named: Vec<String> = pids
-        .iter()
-        .map(|&p| format!("{p} ({})", watchers::comm(p)))
-        .collect();
-    format!("PID {}", named.join(", "))
+    let named = logind::name_holders(run, pids, |p| format!("PID {p} ({})", watchers::comm(p)));
+    named.join(", ")
 }
 
 /// Opens `disabled`, creating it if needed, never truncating it (a lock

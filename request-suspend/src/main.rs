@@ -9,7 +9,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use libsus::{Error, RequestOptions};
+use libsus::{Error, Outcome, Report, RequestOptions};
+use lsus_proto::logind::name_holders;
+use lsus_proto::rundir::RunDir;
 use request_suspend_cli::Cli;
 
 const EXIT_NOT_SUSPENDED: u8 = 1;
@@ -21,7 +23,7 @@ fn main() -> ExitCode {
     match libsus::request_suspend_in(&cli.run_dir, &RequestOptions { timeout }) {
         Ok(report) => {
             if !cli.quiet {
-                println!("{report}");
+                println!("{}", describe(&report, &cli.run_dir));
             }
             if report.suspended() {
                 ExitCode::SUCCESS
@@ -49,4 +51,18 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// Says what happened; a block by lsus-logind is named by the logind
+/// inhibitors it stands for (`blocked by logind inhibitor "WHY" (WHO, PID
+/// N, user U)`), read now from lsus-logind's status file.
+fn describe(report: &Report, run_dir: &std::path::Path) -> String {
+    if let (Some(Outcome::Blocked { pids }), Ok(run)) = (&report.outcome, RunDir::open(run_dir)) {
+        let plain = |p: u32| format!("PID {p}");
+        let names = name_holders(&run, pids, plain);
+        if names.iter().cloned().ne(pids.iter().map(|&p| plain(p))) {
+            return format!("blocked by {}", names.join(", "));
+        }
+    }
+    report.to_string()
 }

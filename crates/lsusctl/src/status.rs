@@ -3,6 +3,9 @@
 use std::fmt::Write as _;
 use std::io::Read;
 
+use std::collections::HashMap;
+
+use lsus_proto::logind::{self, LogindStatus};
 use lsus_proto::outcome::Record;
 use lsus_proto::rundir::{Access, RunDir, DISABLED, IMMEDIATE, REQUEST, WATCHING, WATCHING_NEXT};
 use lsus_proto::status::{LsusedStatus, WakealarmdStatus, LSUSED_STATUS, WAKEALARMD_STATUS};
@@ -51,6 +54,11 @@ pub struct Report {
     pub wakealarmd: Helper<WakealarmdStatus>,
     /// The last outcomes, oldest first.
     pub last: Vec<Record>,
+    /// lsus-logind, when it runs: its PID and the inhibitors it publishes.
+    pub logind: Option<(u32, Option<LogindStatus>)>,
+    /// Blockers that stand for others (lsus-logind for logind's
+    /// inhibitors): PID → the names of what it stands for.
+    pub stands_for: HashMap<u32, Vec<String>>,
 }
 
 /// Reads `name` from `run`; `None` if it does not exist.
@@ -113,7 +121,7 @@ pub fn gather(dir: &std::path::Path, last: usize) -> Result<Report, Error> {
     let (run, lsusd) = open_checked(dir)?;
     let locks = procinfo::holders(&run, DISABLED)?;
     let entering = locks.iter().any(|h| h.exclusive);
-    let blockers = locks.into_iter().filter(|h| !h.exclusive).collect();
+    let blockers: Vec<Holder> = locks.into_iter().filter(|h| !h.exclusive).collect();
     let in_progress = run.stat(WATCHING)?.is_some_and(|st| st.st_size > 0);
     let request_pending = run.exists(REQUEST)?;
     let immediate = if run.exists(IMMEDIATE)? {
@@ -128,6 +136,7 @@ pub fn gather(dir: &std::path::Path, last: usize) -> Result<Report, Error> {
         .collect();
     watchers.sort_by_key(|h| h.pid);
     watchers.dedup_by_key(|h| h.pid);
+    let stands_for = stands_for(&run, &blockers);
     Ok(Report {
         dir: dir.display().to_string(),
         lsusd,
@@ -140,7 +149,23 @@ pub fn gather(dir: &std::path::Path, last: usize) -> Result<Report, Error> {
         lsused: helper(&run, "lsused", LSUSED_STATUS)?,
         wakealarmd: helper(&run, "wakealarmd", WAKEALARMD_STATUS)?,
         last: history::read(&run, Some(last))?,
+        logind: logind::published(&run),
+        stands_for,
     })
+}
+
+/// What each blocker stands for, named where every holder of `disabled`
+/// is named (`lsus_proto::logind::name_holders`): lsus-logind's PID
+/// becomes the logind inhibitors it holds the lock for.
+fn stands_for(run: &RunDir, blockers: &[Holder]) -> HashMap<u32, Vec<String>> {
+    let plain = |p: u32| format!("PID {p}");
+    blockers
+        .iter()
+        .filter_map(|h| {
+            let names = logind::name_holders(run, &[h.pid], plain);
+            (names != [plain(h.pid)]).then_some((h.pid, names))
+        })
+        .collect()
 }
 
 fn user(h: &Holder) -> String {
@@ -185,6 +210,9 @@ pub fn text(r: &Report) -> String {
             );
             if let Some(why) = &h.why {
                 let _ = writeln!(out, "  {:11} why: {why}", "");
+            }
+            for name in r.stands_for.get(&h.pid).into_iter().flatten() {
+                let _ = writeln!(out, "  {:11} blocked by {name}", "");
             }
             if let Some(locker) = h.locker {
                 let _ = writeln!(
@@ -283,6 +311,9 @@ pub fn text(r: &Report) -> String {
             }
         }
     }
+    if let Some((pid, status)) = &r.logind {
+        logind_text(&mut out, *pid, status.as_ref());
+    }
     if r.last.is_empty() {
         out.push_str("last outcomes: none yet\n");
     } else {
@@ -292,6 +323,84 @@ pub fn text(r: &Report) -> String {
         }
     }
     out
+}
+
+/// The "logind" section: lsus-logind and the inhibitors logind lists,
+/// with the columns of `systemd-inhibit --list`.
+fn logind_text(out: &mut String, pid: u32, status: Option<&LogindStatus>) {
+    let _ = write!(out, "logind: lsus-logind running, PID {pid}");
+    let Some(s) = status else {
+        out.push_str(" (no status published)\n");
+        return;
+    };
+    let blocking = s.blocking().count();
+    let _ = writeln!(
+        out,
+        ": {}{}, {}{}",
+        if s.connected {
+            "logind connected"
+        } else {
+            "logind NOT reachable (last known state kept)"
+        },
+        if s.sleeping {
+            ", logind is suspending (lock let go)"
+        } else {
+            ""
+        },
+        plural(blocking, "inhibitor blocks", "inhibitors block"),
+        if s.holding {
+            " sleep (lsus-logind holds disabled)"
+        } else {
+            " sleep"
+        }
+    );
+    if s.inhibitors.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  {:<16} {:>6} {:<10} {:>7} {:<20} {:<6} WHY",
+        "WHO", "UID", "USER", "PID", "WHAT", "MODE"
+    );
+    for i in &s.inhibitors {
+        let _ = writeln!(
+            out,
+            "  {:<16} {:>6} {:<10} {:>7} {:<20} {:<6} {}",
+            i.who,
+            i.uid,
+            i.user(),
+            i.pid,
+            i.what,
+            i.mode,
+            i.why
+        );
+    }
+}
+
+fn logind_json(logind: &Option<(u32, Option<LogindStatus>)>) -> String {
+    let Some((pid, status)) = logind else {
+        return "null".into();
+    };
+    let Some(s) = status else {
+        return format!("{{\"pid\":{pid},\"connected\":null,\"holding\":null,\"sleeping\":null,\"inhibitors\":null}}");
+    };
+    let inhibitors = list(&s.inhibitors, |i| {
+        format!(
+            "{{\"who\":{},\"why\":{},\"what\":{},\"mode\":{},\"pid\":{},\"uid\":{},\"user\":{},\"blocks_sleep\":{}}}",
+            json_str(&i.who),
+            json_str(&i.why),
+            json_str(&i.what),
+            json_str(&i.mode),
+            i.pid,
+            i.uid,
+            json_str(&i.user()),
+            i.blocks_sleep()
+        )
+    });
+    format!(
+        "{{\"pid\":{pid},\"connected\":{},\"holding\":{},\"sleeping\":{},\"inhibitors\":{inhibitors}}}",
+        s.connected, s.holding, s.sleeping
+    )
 }
 
 fn holder_json(h: &Holder) -> String {
@@ -351,7 +460,7 @@ pub fn json(r: &Report) -> String {
     format!(
         "{{\"run_dir\":{},\"lsusd\":{{\"pid\":{}}},\"blocked\":{},\"blockers\":{},\
          \"entering\":{},\"in_progress\":{},\"request_pending\":{},\"immediate\":{},\
-         \"watchers\":{{\"count\":{},\"holders\":{}}},\"lsused\":{},\"wakealarmd\":{},\"last\":{}}}",
+         \"watchers\":{{\"count\":{},\"holders\":{}}},\"lsused\":{},\"wakealarmd\":{},\"logind\":{},\"last\":{}}}",
         json_str(&r.dir),
         r.lsusd,
         !r.blockers.is_empty(),
@@ -364,6 +473,7 @@ pub fn json(r: &Report) -> String {
         list(&r.watchers, holder_json),
         lsused,
         wakealarmd,
+        logind_json(&r.logind),
         list(&r.last, history::json)
     )
 }
@@ -396,6 +506,8 @@ mod tests {
             lsused: Helper::NotRunning,
             wakealarmd: Helper::NotRunning,
             last: Vec::new(),
+            logind: None,
+            stands_for: HashMap::new(),
         }
     }
 
@@ -424,6 +536,57 @@ mod tests {
                  \"comm\":\"sh\",\"cmdline\":\"sh /scenarios/blocker.sh blocker\",\
                  \"why\":null,\"mode\":\"shared\",\"locker_pid\":158}]"
             ),
+            "{j}"
+        );
+    }
+
+    #[test]
+    fn text_expands_lsus_logind_and_lists_loginds_inhibitors() {
+        let mut r = report();
+        r.blockers[0].locker = None;
+        r.stands_for.insert(
+            154,
+            vec!["logind inhibitor \"Playing\" (Videos, PID 4321, user root)".into()],
+        );
+        r.logind = Some((
+            154,
+            Some(LogindStatus {
+                connected: true,
+                holding: true,
+                sleeping: false,
+                inhibitors: vec![logind::Inhibitor {
+                    what: "sleep:idle".into(),
+                    who: "Videos".into(),
+                    why: "Playing".into(),
+                    mode: "block".into(),
+                    uid: 0,
+                    pid: 4321,
+                }],
+            }),
+        ));
+        let t = text(&r);
+        assert!(
+            t.contains(
+                "  PID 154     user 0          sh /scenarios/blocker.sh blocker\n              \
+                 blocked by logind inhibitor \"Playing\" (Videos, PID 4321, user root)\n"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "logind: lsus-logind running, PID 154: logind connected, 1 inhibitor blocks \
+                 sleep (lsus-logind holds disabled)\n"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("  WHO                 UID USER"), "{t}");
+        assert!(
+            t.contains("  Videos                0 root          4321 sleep:idle           block  Playing\n"),
+            "{t}"
+        );
+        let j = json(&r);
+        assert!(
+            j.contains("\"logind\":{\"pid\":154,\"connected\":true,\"holding\":true,\"sleeping\":false,\"inhibitors\":[{\"who\":\"Videos\",\"why\":\"Playing\",\"what\":\"sleep:idle\",\"mode\":\"block\",\"pid\":4321,\"uid\":0,\"user\":\"root\",\"blocks_sleep\":true}]}"),
             "{j}"
         );
     }
