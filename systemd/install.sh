@@ -3,7 +3,7 @@
 # lsusctl with their systemd units, tmpfiles.d and sysusers.d entries, man
 # pages and shell completions. See systemd/README.md.
 #
-#   systemd/install.sh [--prefix P] [--destdir D] [--uninstall]
+#   systemd/install.sh [--prefix P] [--destdir D] [--with-logind] [--uninstall]
 #
 #   --prefix P    where to install (default /usr/local): P/sbin (daemons),
 #                 P/bin (request-suspend, lsusctl), P/lib/systemd/system,
@@ -13,9 +13,13 @@
 #                 /usr/lib/systemd/system as well. systemd reads all of these.
 #   --destdir D   stage everything under D (for packaging): nothing is
 #                 started, no user is created.
-#   --uninstall   remove what an install with the same options put there
-#                 (the group `suspend` and the user `lsused` stay: files
-#                 may still belong to them).
+#   --with-logind also lsus-logind (P/sbin), its unit (enabled on a live
+#                 system) and the drop-in that sends logind's suspends
+#                 through lsusd (P/lib/systemd/system/
+#                 systemd-suspend.service.d/lsusd.conf).
+#   --uninstall   remove what an install put there, lsus-logind and the
+#                 drop-in included (the group `suspend` and the user
+#                 `lsused` stay: files may still belong to them).
 #
 # The binaries come from target/release (built with `cargo build --release`
 # when they are missing and cargo is there). On a live system (no --destdir,
@@ -28,9 +32,10 @@ root=$(cd "$here/.." && pwd)
 prefix=/usr/local
 destdir=
 uninstall=no
+with_logind=no
 
 usage() {
-    sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
     exit "$1"
 }
 while [ $# -gt 0 ]; do
@@ -40,6 +45,7 @@ while [ $# -gt 0 ]; do
     --destdir) destdir=${2:?--destdir needs a directory}; shift 2 ;;
     --destdir=*) destdir=${1#*=}; shift ;;
     --uninstall) uninstall=yes; shift ;;
+    --with-logind) with_logind=yes; shift ;;
     -h | --help) usage 0 ;;
     *) echo "install.sh: unknown option $1" >&2; usage 2 >&2 ;;
     esac
@@ -49,6 +55,12 @@ case $prefix in /*) ;; *) echo "install.sh: --prefix must be absolute" >&2; exit
 daemons="lsusd lsused wakealarmd"
 tools="request-suspend lsusctl"
 units="lsusd.service lsused.service wakealarmd.service"
+# Removing takes everything away, whatever the install had.
+if [ "$with_logind" = yes ] || [ "$uninstall" = yes ]; then
+    daemons="$daemons lsus-logind"
+    units="$units lsus-logind.service"
+fi
+dropin=systemd-suspend.service.d/lsusd.conf
 sbindir=$prefix/sbin
 bindir=$prefix/bin
 unitdir=$prefix/lib/systemd/system
@@ -71,8 +83,12 @@ manifest() {
     for u in $units; do echo "$here/$u $unitdir/$u 0644"; done
     echo "$here/tmpfiles.conf $tmpfilesdir/lsusd.conf 0644"
     echo "$here/sysusers.conf $sysusersdir/lsusd.conf 0644"
+    case $units in *lsus-logind*) echo "$here/$dropin $unitdir/$dropin 0644" ;; esac
     for page in "$root"/doc/man/man*/*; do
         sec=$(basename "$(dirname "$page")")
+        case $page in
+        */lsus-logind.*) case $daemons in *lsus-logind*) ;; *) continue ;; esac ;;
+        esac
         echo "$page $mandir/$sec/$(basename "$page") 0644"
     done
     for b in $daemons $tools; do
@@ -93,6 +109,7 @@ if [ "$uninstall" = yes ]; then
             echo "removed $destdir$dst"
         fi
     done
+    rmdir "$destdir$unitdir/systemd-suspend.service.d" 2>/dev/null || true
     [ "$live" = yes ] && systemctl daemon-reload
     exit 0
 fi
@@ -105,16 +122,20 @@ if [ -n "$missing" ]; then
     command -v cargo >/dev/null 2>&1 ||
         { echo "install.sh: target/release lacks$missing: build with cargo build --release" >&2; exit 1; }
     echo "building$missing (cargo build --release)"
-    (cd "$root" && cargo build --release --bins -p lsusd -p lsused -p wakealarmd -p request-suspend -p lsusctl)
+    pkgs=
+    for b in $missing; do pkgs="$pkgs -p $b"; done
+    # shellcheck disable=SC2086 # a list of options
+    (cd "$root" && cargo build --release --bins $pkgs)
 fi
 
 manifest | while read -r src dst mode; do
     [ -e "$src" ] || { echo "install.sh: $src is missing" >&2; exit 1; }
     mkdir -p "$destdir$(dirname "$dst")"
     case $dst in
-    *.service)
-        # ExecStart= names the daemons where this prefix puts them.
-        sed "s|^ExecStart=/usr/local/sbin/|ExecStart=$sbindir/|" "$src" >"$destdir$dst.tmp"
+    *.service | *.service.d/*.conf)
+        # ExecStart= names the programs where this prefix puts them.
+        sed -e "s|^ExecStart=/usr/local/sbin/|ExecStart=$sbindir/|" \
+            -e "s|^ExecStart=/usr/local/bin/|ExecStart=$bindir/|" "$src" >"$destdir$dst.tmp"
         chmod "$mode" "$destdir$dst.tmp"
         mv -f "$destdir$dst.tmp" "$destdir$dst"
         ;;
@@ -127,7 +148,12 @@ if [ "$live" = yes ]; then
     systemd-sysusers "$sysusersdir/lsusd.conf"
     systemd-tmpfiles --create "$tmpfilesdir/lsusd.conf"
     systemctl daemon-reload
+    if [ "$with_logind" = yes ]; then
+        systemctl enable lsus-logind.service
+        echo "lsus-logind is enabled; logind's suspends now go through lsusd (request-suspend)"
+    fi
     echo
     echo "next: systemctl enable --now lsusd lsused wakealarmd"
+    [ "$with_logind" = yes ] && echo "      systemctl start lsus-logind"
     echo "      usermod -aG suspend USER   # for each user who may block, watch or request suspend"
 fi

@@ -112,6 +112,49 @@ lsusd(7), lsusd(8), lsused(8), lsusctl(1)
 "
 );
 
+/// lsus-logind(8).
+pub const LSUS_LOGIND_8: &str = concat!(
+    "# LOGIND INHIBITORS
+A desktop program keeps a systemd machine awake with a systemd-logind
+inhibitor (`systemd-inhibit --what=sleep --mode=block`, or the
+`Inhibit` call on D-Bus). lsus-logind follows logind's inhibitors by
+signal (`PropertiesChanged` of `BlockInhibited` and `DelayInhibited`, then
+`ListInhibitors`; never by polling) and holds a shared `flock` on
+`RUN/disabled` while at least one inhibitor in mode `block` includes
+`sleep` in its `what`. lsusd then does not suspend, and `request-suspend`,
+`lsusctl status` and lsusd's log name the inhibitor instead of
+lsus-logind: `blocked by logind inhibitor \"WHY\" (WHO, PID N, user U)`.
+
+When logind runs a suspend of its own it sends `PrepareForSleep(true)`:
+it has already checked its block inhibitors, or chosen to override them
+(the lid switch, `systemctl suspend -i`). lsus-logind then lets go of
+`disabled`, and only after that of the delay inhibitor it keeps on sleep,
+so the suspend that logind started and that the drop-in for
+systemd-suspend.service hands to lsusd (`request-suspend`) is not refused
+for an inhibitor logind overrode. `PrepareForSleep(false)` ends it.
+
+When logind or the bus goes away, the last known inhibitors stay in force
+(logind restores its inhibitors when it restarts) and lsus-logind
+connects again after 1 s, doubling up to 30 s.
+
+# FILES
+* RUN/disabled
+  Locked shared while a logind block inhibitor on sleep exists.
+* RUN/lsus-logind.status
+  Every inhibitor logind lists, one line each after a summary line
+  (lsusd(7)); written before the lock is taken, removed at exit.
+* RUN/lsus-logind.pid
+  The PID, locked exclusively while lsus-logind runs.
+
+",
+    daemon_common!(),
+    "
+# SEE ALSO
+lsusd(7), lsusd(8), lsusctl(1), request-suspend(1), systemd-inhibit(1),
+systemd-logind(8)
+"
+);
+
 /// request-suspend(1).
 pub const REQUEST_SUSPEND_1: &str = "# EXIT STATUS
 * 0
