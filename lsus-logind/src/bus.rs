@@ -141,7 +141,14 @@ fn session(
     ] {
         dbus.add_match_rule(zbus::MatchRule::try_from(rule.as_str())?)?;
     }
-    let manager = Proxy::new(&conn, LOGIND, LOGIND_PATH, MANAGER)?;
+    // No property cache: it would subscribe to signals behind our back;
+    // the one property we read is read when we need it.
+    let manager: Proxy<'_> = zbus::blocking::proxy::Builder::new(&conn)
+        .destination(LOGIND)?
+        .path(LOGIND_PATH)?
+        .interface(MANAGER)?
+        .cache_properties(zbus::proxy::CacheProperties::No)
+        .build()?;
     tracing::info!(
         "connected to D-Bus{}",
         address.map_or(String::new(), |a| format!(" at {a}"))
