@@ -35,6 +35,8 @@ struct Fake {
     delays: Vec<OwnedFd>,
     /// The answer to PreparingForSleep.
     preparing: bool,
+    /// Where a Suspend call goes (the test plays logind's sequence).
+    suspend: Option<std::sync::mpsc::Sender<()>>,
 }
 
 struct Manager(Arc<Mutex<Fake>>);
@@ -58,6 +60,15 @@ impl Manager {
         fake.delays.push(read);
         fake.inhibitors.push((what, who, why, mode, 0, 1));
         Ok(write.into())
+    }
+
+    fn suspend(&self, _interactive: bool) -> zbus::fdo::Result<()> {
+        match &self.0.lock().unwrap().suspend {
+            Some(tx) => tx
+                .send(())
+                .map_err(|_| zbus::fdo::Error::Failed("nobody plays logind".into())),
+            None => Err(zbus::fdo::Error::NotSupported("no Suspend here".into())),
+        }
     }
 
     #[zbus(property)]
@@ -408,4 +419,103 @@ fn logind_or_the_bus_going_away_keeps_the_last_state_and_never_ends_lsus_logind(
     assert!(status.success(), "{status:?}\n{}", env.dump());
     assert!(!env.path("lsus-logind.status").exists());
     assert!(!blocked(&env));
+}
+
+#[test]
+fn request_suspend_via_logind_runs_logind_s_sequence_and_reports_lsusd_s_outcome() {
+    let Some(bus) = bus() else { return };
+    let mut env = Env::new();
+    let name = start(&mut env, &bus);
+
+    // logind's sequence, as systemd-suspend.service with the drop-in runs
+    // it: PrepareForSleep(true), the plain request-suspend, (false).
+    let (tx, rx) = std::sync::mpsc::channel();
+    bus.fake.lock().unwrap().suspend = Some(tx);
+    let conn = bus.conn().clone();
+    let run = env.run.clone();
+    let logind = std::thread::spawn(move || {
+        let mut results = Vec::new();
+        for () in rx {
+            let emit = |start: bool| {
+                conn.emit_signal(None::<()>, PATH, MANAGER, "PrepareForSleep", &start)
+                    .unwrap()
+            };
+            emit(true);
+            let out = Command::new(harness::bin("request-suspend"))
+                .arg("--run-dir")
+                .arg(&run)
+                .output()
+                .unwrap();
+            emit(false);
+            results.push(out);
+        }
+        results
+    });
+    let via_spawn = |env: &Env| {
+        Command::new(harness::bin("request-suspend"))
+            .arg("--run-dir")
+            .arg(&env.run)
+            .args(["--via-logind", "--timeout", "30"])
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let via = |env: &Env| via_spawn(env).wait_with_output().unwrap();
+
+    // A block inhibitor: refused at once, logind not asked.
+    bus.set_inhibitors(&[VIDEO]);
+    env.wait_for("lsus-logind to hold disabled", DEADLINE, || blocked(&env));
+    let out = via(&env);
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out), env.dump());
+    assert!(
+        text(&out).contains(&format!("blocked by {name}")),
+        "{}",
+        text(&out)
+    );
+
+    // None: logind's sequence runs, lsusd suspends, exit 0.
+    bus.set_inhibitors(&[DELAY]);
+    env.wait_for("lsus-logind to let go", DEADLINE, || !blocked(&env));
+    let out = via(&env);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out), env.dump());
+    assert!(
+        text(&out).contains("suspended and resumed"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(env.state(), "mem\n");
+
+    // An lsusd blocker refuses logind's attempt: exit 1, with lsusd's reason.
+    let mut holder = harness::sh_spawn(
+        r#"exec 9<"$RUN/disabled"; flock --shared 9; echo locked; exec sleep 30"#,
+        &env.run,
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let req = via_spawn(&env);
+    env.wait_log("lsusd", "blocked by PID", DEADLINE);
+    // (An lsusd that answers when the blockers leave answers now.)
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let out = req.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out), env.dump());
+    assert!(text(&out).contains("blocked by PID"), "{}", text(&out));
+
+    // Without logind's Suspend: exit 2, with logind's error.
+    bus.fake.lock().unwrap().suspend = None;
+    let out = via(&env);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("logind refused to suspend"),
+        "{}",
+        text(&out)
+    );
+    let results = logind.join().unwrap();
+    assert_eq!(results.len(), 2, "the inhibited call must not reach logind");
+    assert_eq!(results[0].status.code(), Some(0));
+    assert_eq!(results[1].status.code(), Some(1));
 }

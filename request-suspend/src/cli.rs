@@ -29,6 +29,15 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", value_parser = lsus_proto::args::seconds)]
     pub timeout: Option<Duration>,
 
+    /// Ask systemd-logind to suspend instead (its Suspend call on the
+    /// system bus), so desktop programs are told (delay inhibitors,
+    /// PrepareForSleep, screen locking); logind's systemd-suspend.service
+    /// then asks lsusd, through the drop-in of install.sh --with-logind.
+    /// Refused at once while a logind block inhibitor holds sleep. Reports
+    /// lsusd's outcome of that attempt.
+    #[arg(long)]
+    pub via_logind: bool,
+
     /// Print nothing; the exit status tells.
     #[arg(short, long)]
     pub quiet: bool,

@@ -6,6 +6,8 @@
 //! original exited 0 for any cycle that reached the watchers, even an
 //! aborted one; this is a deliberate difference.
 
+mod via_logind;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -20,6 +22,9 @@ const EXIT_ERROR: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let timeout = cli.timeout;
+    if cli.via_logind {
+        return through_logind(&cli);
+    }
     match libsus::request_suspend_in(&cli.run_dir, &RequestOptions { timeout }) {
         Ok(report) => {
             if !cli.quiet {
@@ -65,4 +70,35 @@ fn describe(report: &Report, run_dir: &std::path::Path) -> String {
         }
     }
     report.to_string()
+}
+
+/// `--via-logind`: logind's sequence, then lsusd's attempt (the drop-in).
+fn through_logind(cli: &Cli) -> ExitCode {
+    let say = |text: String| {
+        if !cli.quiet {
+            println!("{text}");
+        }
+    };
+    match via_logind::suspend(&cli.run_dir, cli.timeout) {
+        Ok(via_logind::Answer::Inhibited(names)) => {
+            say(format!("blocked by {}", names.join(", ")));
+            ExitCode::from(EXIT_NOT_SUSPENDED)
+        }
+        Ok(via_logind::Answer::Attempt(record)) => {
+            let report = Report {
+                outcome: Some(record.outcome.clone()),
+                cycle_ran: true,
+            };
+            say(describe(&report, &cli.run_dir));
+            if record.outcome.suspended() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_NOT_SUSPENDED)
+            }
+        }
+        Err(e) => {
+            eprintln!("request-suspend: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
 }
