@@ -6,8 +6,8 @@
 //! oldest first, at most [`LIMIT`] of them. Each attempt rewrites the file
 //! atomically (the lines kept plus the new one), so a reader never sees a
 //! half-written line and the file never grows past a few kilobytes. The
-//! history survives a restart of lsusd; `seq` starts again at 1 then, so
-//! readers order by position, not by `seq`.
+//! history survives a restart of lsusd, and so does `seq`: a new lsusd
+//! goes on from the last record ([`last_seq`]).
 
 use std::io::Read;
 
@@ -55,6 +55,27 @@ pub fn append(run: &RunDir, record: &Record) {
     if let Err(e) = log.write_atomically(HISTORY, out.as_bytes(), MODE) {
         tracing::warn!("cannot record the history: {e}");
     }
+}
+
+/// Returns the largest `seq` of the outcome record and the history in
+/// `run`, 0 when neither has one: a new lsusd counts on from there.
+pub fn last_seq(run: &RunDir) -> u64 {
+    let read = |dir: &RunDir, name: &str| -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = dir.open_file(name, Access::READ, None, false) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    };
+    let mut text = read(run, lsus_proto::rundir::OUTCOME);
+    if let Ok(log) = run.subdir(LOG_DIR, None) {
+        text.push_str(&read(&log, HISTORY));
+    }
+    text.lines()
+        .filter_map(|l| l.parse::<Record>().ok())
+        .map(|r| r.seq)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Returns the tail of `text` made of its last `n` complete lines.

@@ -28,7 +28,7 @@ use lsus_sys::power::{CountCheck, Power, SleepState};
 
 use crate::backoff::Backoff;
 use crate::trigger::{self, Look, Trigger};
-use crate::watchers::{self, NotifyError};
+use crate::watchers::{self, Found, NotifyError};
 
 /// How lsusd behaves.
 #[derive(Debug, Clone)]
@@ -152,19 +152,41 @@ impl<P: Power> Suspender<P> {
         .map_err(LoopError::Watch)?;
         let disabled = open_disabled(&run)?;
         let backoff = Backoff::new(cfg.backoff_initial, cfg.backoff_max);
-        let s = Suspender {
+        // `seq` goes on from the last record (of a previous lsusd, too), so
+        // a requester that read the record before a restart sees a new one.
+        let seq = crate::history::last_seq(&run);
+        let mut s = Suspender {
             run,
             power,
             cfg,
             events,
             disabled,
             backoff,
-            seq: 0,
+            seq,
             count_unknown_logged: false,
             stop,
         };
-        let notified = watchers::imminent(&s.run, s.cfg.nag_watchers, &s.stop.requested)?;
-        watchers::resumed(&s.run, notified);
+        match watchers::take_over(&s.run)? {
+            Found::Fresh => tracing::debug!("created an empty watching"),
+            Found::Idle => {
+                tracing::debug!("found no attempt in progress; the watchers stay registered")
+            }
+            Found::DeadAttempt { not_ready } => {
+                // Recorded (the requester of that attempt, if still
+                // waiting, must not count it as a suspend).
+                let record = s.record(Outcome::Withdrawn)?;
+                tracing::warn!(
+                    "found an attempt a previous lsusd left in progress (watchers not ready: {}); \
+                     ended it at once without waiting for them, recorded as seq {} withdrawn",
+                    if not_ready.is_empty() {
+                        "none".to_string()
+                    } else {
+                        not_ready.join(", ")
+                    },
+                    record.seq
+                );
+            }
+        }
         // 1. A request from before we started is never honoured.
         s.run.remove_any(REQUEST)?;
         Ok(s)

@@ -134,6 +134,71 @@ pub fn comm(pid: u32) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// What lsusd found of the watchers' files when it started.
+#[derive(Debug)]
+pub enum Found {
+    /// No `watching` (a fresh run directory): an empty one was created.
+    Fresh,
+    /// An empty `watching`: no attempt was in progress. Nothing is done,
+    /// so the watchers registered with the previous lsusd see nothing.
+    Idle,
+    /// A non-empty `watching`: a previous lsusd died in the middle of an
+    /// attempt. It was ended at once, as after a resume, without waiting
+    /// for the watchers of that attempt; these held `watching` then (the
+    /// ones not yet ready).
+    DeadAttempt {
+        /// The watchers that had not said ready, as "PID (comm)".
+        not_ready: Vec<String>,
+    },
+}
+
+/// Start-up (doc/protocol.md §2): makes sure an empty `watching` exists
+/// without running a notification cycle, so that a restart of lsusd is
+/// invisible to watchers registered with the previous one. An attempt left
+/// announced by a previous lsusd (a non-empty `watching`) is ended as
+/// "after resume" does it, without waiting for its watchers: nobody will
+/// suspend for it, and a watcher that has not said ready yet sees the end
+/// when it does.
+pub fn take_over(run: &RunDir) -> Result<Found, NotifyError> {
+    let existed = run.exists(WATCHING)?;
+    let (mut file, replaced) = run.open_regular(WATCHING, Access::WRITE, MODE, false)?;
+    if let Some(what) = replaced {
+        tracing::warn!(
+            "{} was {what}; replaced it with a regular file",
+            run.join(WATCHING).display()
+        );
+        return Ok(Found::Fresh);
+    }
+    let io = |source| NotifyError::Io {
+        path: run.join(WATCHING).display().to_string(),
+        source,
+    };
+    let meta = file.metadata().map_err(io)?;
+    if !existed {
+        return Ok(Found::Fresh);
+    }
+    if meta.len() == 0 {
+        return Ok(Found::Idle);
+    }
+    let not_ready: Vec<String> = proclocks::holders(meta.dev(), meta.ino())
+        .unwrap_or_default()
+        .iter()
+        .filter(|h| h.pid != std::process::id())
+        .map(|h| format!("{} ({})", h.pid, comm(h.pid)))
+        .collect();
+    // The two bytes go after the one of "imminent", as the old lsusd would
+    // have written them.
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).map_err(io)?;
+    resumed(
+        run,
+        Notified {
+            file,
+            ready_after: Duration::ZERO,
+        },
+    );
+    Ok(Found::DeadAttempt { not_ready })
+}
+
 /// Ends the cycle: `watching-next` becomes `watching`, then two bytes go
 /// to the old file. Errors are logged, not returned: the watchers must be
 /// released whatever happens.

@@ -30,6 +30,8 @@ enum Error {
     Instance(#[from] InstanceError),
     #[error(transparent)]
     Listen(#[from] ListenError),
+    #[error(transparent)]
+    Wait(#[from] lsus_proto::presence::WaitError),
     #[error("cannot register as a watcher of lsusd: {0}")]
     Watcher(#[source] libsus::Error),
     #[error("cannot set up signal handling: {0}")]
@@ -57,8 +59,15 @@ fn try_main(cli: &Cli) -> Result<(), Error> {
         Err(e) => tracing::warn!("cannot raise the descriptor limit: {e}"),
     }
 
-    let run = RunDir::open(rundir::resolve(cli.run_dir.as_deref())).map_err(Error::RunDir)?;
-    let _instance = InstanceLock::acquire(&run, "lsused")?;
+    // Started before lsusd (or while it restarts): wait for it, said once.
+    let dir = rundir::resolve(cli.run_dir.as_deref());
+    let Some(run) = lsus_daemon::wait::for_lsusd(&dir, std::os::fd::AsFd::as_fd(&signals))? else {
+        tracing::info!("stopped while waiting for lsusd");
+        return Ok(());
+    };
+    let _instance = InstanceLock::acquire(&run, "lsused")?
+        .remove_on_drop(&run, "lsused")
+        .map_err(Error::RunDir)?;
     let path = run.join(rundir::REGISTRATION);
     let listener = listener::bind(&path, cli.socket_mode)?;
     let socket_file = SocketFile::new(path);

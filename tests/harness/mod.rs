@@ -127,7 +127,7 @@ impl Env {
     }
 
     /// Starts lsusd on the run directory and fake sysfs and waits until it
-    /// is ready (its start-up cycle left an empty `watching`).
+    /// is ready (an empty `watching` exists).
     pub fn start_lsusd(&mut self, extra: &[&str]) {
         let run = self.run.display().to_string();
         let sys = self.sys.display().to_string();

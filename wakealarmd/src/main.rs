@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use lsus_daemon::instance::InstanceLock;
-use lsus_proto::rundir::{self, RunDir, WAKEALARM};
+use lsus_proto::rundir::{self, WAKEALARM};
 use lsus_proto::status::WAKEALARMD_STATUS;
 use lsus_sys::rtc::Rtc;
 
@@ -46,8 +46,12 @@ fn try_main(cli: &Cli) -> Result<(), Fatal> {
     let signals = lsus_daemon::signals::ShutdownSignals::install()
         .map_err(|e| format!("cannot set up signal handling: {e}"))?;
     let dir = rundir::resolve(cli.run_dir.as_deref());
-    let run = RunDir::open(&dir).map_err(|e| format!("{e} (is lsusd running?)"))?;
-    let _instance = InstanceLock::acquire(&run, NAME)?;
+    // Started before lsusd (or while it restarts): wait for it, said once.
+    let Some(run) = lsus_daemon::wait::for_lsusd(&dir, std::os::fd::AsFd::as_fd(&signals))? else {
+        tracing::info!("stopped while waiting for lsusd");
+        return Ok(());
+    };
+    let _instance = InstanceLock::acquire(&run, NAME)?.remove_on_drop(&run, NAME)?;
     let watcher = libsus::Watcher::open_in(&dir)?;
     let timer = timer::AlarmTimer::new().map_err(|e| format!("cannot create a timer: {e}"))?;
     let rtc = Rtc::new(&cli.sysfs, &cli.rtc);

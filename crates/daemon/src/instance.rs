@@ -41,7 +41,10 @@ pub enum InstanceError {
 /// Proof that this process is the only `name` daemon on the run directory.
 #[derive(Debug)]
 pub struct InstanceLock {
-    _file: File,
+    file: File,
+    /// With [`InstanceLock::remove_on_drop`]: the run directory and the
+    /// file's name, to remove it when the lock is dropped.
+    remove: Option<(RunDir, String)>,
 }
 
 /// Returns the PID file's name for daemon `name`.
@@ -54,10 +57,18 @@ impl InstanceLock {
     pub fn acquire(run: &RunDir, name: &str) -> Result<InstanceLock, InstanceError> {
         let file_name = pid_file(name);
         let path = run.join(&file_name).display().to_string();
-        let (mut file, _) = run.open_regular(&file_name, Access::READ_WRITE, 0o644, false)?;
         let io = |source| InstanceError::Io {
             path: path.clone(),
             source,
+        };
+        // A previous instance removes its file on the way out (see
+        // `remove_on_drop`): a lock taken on a file no longer at the name
+        // proves nothing, so look again.
+        let mut file = loop {
+            let (file, _) = run.open_regular(&file_name, Access::READ_WRITE, 0o644, false)?;
+            if !try_lock(&file, LockKind::Exclusive).map_err(io)? || run.names(&file_name, &file)? {
+                break file;
+            }
         };
         if !try_lock(&file, LockKind::Exclusive).map_err(io)? {
             let mut pid = String::new();
@@ -76,7 +87,29 @@ impl InstanceLock {
         file.set_len(0).map_err(io)?;
         file.rewind().map_err(io)?;
         writeln!(file, "{}", std::process::id()).map_err(io)?;
-        Ok(InstanceLock { _file: file })
+        Ok(InstanceLock { file, remove: None })
+    }
+
+    /// Makes the PID file go when the lock is dropped (at the end of
+    /// `main`, also after an error), so that a stopped daemon leaves no
+    /// PID file behind. lsusd keeps its own: clients read an unlocked
+    /// `lsusd.pid` as "lsusd stopped", a missing one as "an lsusd of
+    /// another make".
+    pub fn remove_on_drop(mut self, run: &RunDir, name: &str) -> Result<Self, RunDirError> {
+        self.remove = Some((RunDir::open(run.path())?, pid_file(name)));
+        Ok(self)
+    }
+}
+
+impl Drop for InstanceLock {
+    fn drop(&mut self) {
+        if let Some((run, name)) = &self.remove {
+            // Still ours (we hold its lock), so no other instance uses it;
+            // removed before the lock goes with the descriptor.
+            if run.names(name, &self.file).unwrap_or(false) {
+                let _ = run.remove(name);
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod notify;
 pub mod signals;
 pub mod status;
+pub mod wait;
 
 /// Exit code: everything went well.
 pub const EXIT_OK: i32 = 0;

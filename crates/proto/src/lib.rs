@@ -29,6 +29,7 @@ pub mod json;
 pub mod lock;
 pub mod logind;
 pub mod outcome;
+pub mod presence;
 pub mod proclocks;
 pub mod registration;
 pub mod rundir;

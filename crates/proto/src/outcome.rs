@@ -10,7 +10,8 @@
 //! seq=19 time=1764067220.460 outcome=write-failed errno=16
 //! ```
 //!
-//! `seq` counts attempts since lsusd started; readers ignore unknown keys.
+//! `seq` counts attempts, going on across lsusd restarts (a new lsusd
+//! continues from the last record); readers ignore unknown keys.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -125,7 +126,7 @@ impl fmt::Display for Outcome {
 /// One line of `RUN/outcome`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    /// Attempts counted since lsusd started (the first is 1).
+    /// Attempts counted from 1, going on across lsusd restarts.
     pub seq: u64,
     /// When the attempt ended.
     pub time: SystemTime,
