@@ -86,6 +86,19 @@ fn lsusd_alive(run: &RunDir) -> bool {
     }
 }
 
+/// Removes `request` when dropped, if it is still the file this call made
+/// (after a completed attempt lsusd has removed it already).
+struct Withdraw<'a> {
+    run: &'a RunDir,
+    request: &'a std::fs::File,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        let _ = self.run.remove_if_names(REQUEST, self.request);
+    }
+}
+
 /// Asks lsusd on run directory `dir` for one suspend and waits until the
 /// attempt is over.
 ///
@@ -123,6 +136,12 @@ pub fn request_suspend_in(dir: &Path, options: &RequestOptions) -> Result<Report
             )))
         }
         Err(e) => return Err(e.into()),
+    };
+    // However this call ends early (an error, a panic unwinding through
+    // it), the request it made is withdrawn, as --timeout does.
+    let _withdraw = Withdraw {
+        run: &run,
+        request: &request,
     };
     // A timeout too long for the clock is no deadline at all.
     let deadline = options.timeout.and_then(|t| Instant::now().checked_add(t));

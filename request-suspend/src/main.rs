@@ -6,6 +6,7 @@
 //! original exited 0 for any cycle that reached the watchers, even an
 //! aborted one; this is a deliberate difference.
 
+mod interrupt;
 mod via_logind;
 
 use std::process::ExitCode;
@@ -24,6 +25,11 @@ fn main() -> ExitCode {
     let timeout = cli.timeout;
     if cli.via_logind {
         return through_logind(&cli);
+    }
+    // Ctrl-C, SIGTERM, SIGHUP: withdraw the request, as --timeout does.
+    if let Err(e) = interrupt::withdraw_on_signals(&cli.run_dir) {
+        eprintln!("request-suspend: cannot set up signal handling: {e}");
+        return ExitCode::from(EXIT_ERROR);
     }
     match libsus::request_suspend_in(&cli.run_dir, &RequestOptions { timeout }) {
         Ok(report) => {

@@ -165,6 +165,9 @@ pub const REQUEST_SUSPEND_1: &str = "# EXIT STATUS
   the request dropped. The reason is printed.
 * 2
   An error: lsusd is not running, permission denied, time-out.
+* 130, 143, 129
+  Interrupted by SIGINT (Ctrl-C), SIGTERM or SIGHUP: the request was
+  withdrawn (as after a time-out), and that is said on standard error.
 
 # EXAMPLES
     request-suspend && echo slept
