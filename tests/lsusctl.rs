@@ -416,3 +416,104 @@ fn restarted_lsused_and_wakealarmd_take_over_and_clients_reconnect() {
         text(&lsusctl(&env, &["status"])).contains("1 connection, 1 alarm pending (next ")
     });
 }
+
+#[test]
+fn status_names_the_watchers_not_ready_and_for_how_long() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let mut slow = libsus::Watcher::open_in(&env.run).unwrap();
+    let req = env.request_spawn();
+    assert_eq!(slow.wait().unwrap(), libsus::WatchEvent::SuspendImminent);
+    let me = std::process::id();
+    let out = lsusctl(&env, &["status"]);
+    let t = text(&out);
+    assert!(t.contains("a suspend attempt is in progress for "), "{t}");
+    assert!(
+        t.contains(&format!("waiting for 1 watcher not ready yet: PID {me} ")),
+        "{t}"
+    );
+    let out = lsusctl(&env, &["status", "--json"]);
+    let t = text(&out);
+    assert!(t.contains(&format!("\"not_ready\":[{{\"pid\":{me}")), "{t}");
+    assert!(t.contains("\"running\":true"), "{t}");
+    slow.ready().unwrap();
+    let out = req.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn status_json_with_lsusd_stopped_says_running_false_and_history_says_when_empty() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let out = lsusctl(&env, &["history"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out).contains("no outcomes recorded yet"),
+        "{}",
+        text(&out)
+    );
+    env.stop(0);
+    let out = lsusctl(&env, &["status", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("{\"running\":false,\"run_dir\":"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn watch_says_when_lsusd_stops_and_follow_waits_for_the_next_one() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let run = env.run.clone();
+    let spawn = |args: &[&str]| {
+        Command::new(harness::bin("lsusctl"))
+            .arg("--run-dir")
+            .arg(&run)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let plain = spawn(&["watch"]);
+    let mut follow = spawn(&["watch", "--follow"]);
+    let watching = env.path("watching");
+    let registered = move |pid: u32| {
+        let meta = std::fs::metadata(&watching).unwrap();
+        lsus_proto::proclocks::holders(meta.dev(), meta.ino())
+            .unwrap_or_default()
+            .iter()
+            .any(|h| h.pid == pid)
+    };
+    let (p1, p2) = (plain.id(), follow.id());
+    env.wait_for("both watches registered", DEADLINE, || {
+        registered(p1) && registered(p2)
+    });
+    env.stop(0);
+    let out = plain.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("stopped; the watch ends"),
+        "{}",
+        text(&out)
+    );
+    // --follow waits, then watches the new lsusd.
+    env.start_lsusd(&[]);
+    env.wait_for("the follower registered again", DEADLINE, || registered(p2));
+    assert_eq!(env.request(&[]).status.code(), Some(0));
+    let mut stdout = follow.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains("resume") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "follower ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let _ = follow.kill();
+    let out = follow.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("waiting for it to start again"), "{err}");
+    assert!(seen.contains("suspend"), "{seen}");
+}

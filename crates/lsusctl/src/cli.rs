@@ -92,7 +92,8 @@ pub enum Command {
         command: Vec<OsString>,
     },
 
-    /// Print each suspend and resume as it happens, until interrupted.
+    /// Print each suspend and resume as it happens, until interrupted or
+    /// lsusd stops.
     ///
     /// Registers as a watcher of lsusd (and answers at once, so it never
     /// delays a suspend). Each line has the local time; a resume line also
@@ -102,6 +103,11 @@ pub enum Command {
         /// One JSON object per line instead of text.
         #[arg(long)]
         json: bool,
+
+        /// When lsusd stops, wait for it to start again and go on watching
+        /// (without it, the watch ends with exit status 3).
+        #[arg(long)]
+        follow: bool,
     },
 
     /// The last outcomes recorded by lsusd (RUN/log/history), oldest first.

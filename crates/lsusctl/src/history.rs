@@ -79,6 +79,12 @@ pub fn run(dir: &std::path::Path, json_out: bool, n: Option<usize>) -> Result<St
         let parts: Vec<String> = records.iter().map(json).collect();
         return Ok(format!("[{}]\n", parts.join(",\n")));
     }
+    if records.is_empty() {
+        return Ok(format!(
+            "no outcomes recorded yet in {}\n",
+            dir.join(LOG_DIR).join(HISTORY).display()
+        ));
+    }
     let mut out = String::new();
     for r in &records {
         out.push_str(&line(r));

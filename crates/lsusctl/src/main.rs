@@ -45,7 +45,20 @@ fn try_main(cli: Cli) -> Result<u8, Error> {
     let dir = lsus_proto::rundir::resolve(cli.run_dir.as_deref());
     match cli.command {
         Command::Status { json, last } => {
-            let report = status::gather(&dir, last)?;
+            let report = match status::gather(&dir, last) {
+                // Scripts get their JSON also when lsusd is stopped.
+                Err(Error::NotRunning { dir, why }) if json => {
+                    let text = format!(
+                        "{{\"running\":false,\"run_dir\":{},\"why\":{}}}\n",
+                        fmt::json_str(&dir.display().to_string()),
+                        fmt::json_str(&why)
+                    );
+                    eprintln!("lsusctl: lsusd is not running on {} ({why})", dir.display());
+                    print(&text)?;
+                    return Ok(lsusctl_cli::EXIT_NOT_RUNNING);
+                }
+                other => other?,
+            };
             if json {
                 print(&(status::json(&report) + "\n"))
             } else {
@@ -53,7 +66,7 @@ fn try_main(cli: Cli) -> Result<u8, Error> {
             }
         }
         Command::Block { why: _, command } => block::run(&dir, &command),
-        Command::Watch { json } => watch::run(&dir, json).map(|()| EXIT_OK),
+        Command::Watch { json, follow } => watch::run(&dir, json, follow),
         Command::History { json, lines } => print(&history::run(&dir, json, lines)?),
     }
 }

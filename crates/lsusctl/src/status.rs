@@ -48,6 +48,11 @@ pub struct Report {
     pub immediate: Option<Vec<Holder>>,
     /// Holders of shared locks on `watching` and `watching-next`.
     pub watchers: Vec<Holder>,
+    /// During an attempt: the watchers still holding the old `watching`
+    /// (not ready yet), and how long ago lsusd told them.
+    pub not_ready: Vec<Holder>,
+    /// Seconds since the attempt was announced (`watching` written).
+    pub attempt_seconds: Option<f64>,
     /// lsused.
     pub lsused: Helper<LsusedStatus>,
     /// wakealarmd.
@@ -122,7 +127,24 @@ pub fn gather(dir: &std::path::Path, last: usize) -> Result<Report, Error> {
     let locks = procinfo::holders(&run, DISABLED)?;
     let entering = locks.iter().any(|h| h.exclusive);
     let blockers: Vec<Holder> = locks.into_iter().filter(|h| !h.exclusive).collect();
-    let in_progress = run.stat(WATCHING)?.is_some_and(|st| st.st_size > 0);
+    let watching = run.stat(WATCHING)?;
+    let in_progress = watching.is_some_and(|st| st.st_size > 0);
+    // The byte of "suspend imminent" is the last write to `watching`.
+    let attempt_seconds = watching.filter(|_| in_progress).map(|st| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        (now - (st.st_mtime as f64 + st.st_mtime_nsec as f64 / 1e9)).max(0.0)
+    });
+    let not_ready: Vec<Holder> = if in_progress {
+        procinfo::holders(&run, WATCHING)?
+            .into_iter()
+            .filter(|h| !h.exclusive)
+            .collect()
+    } else {
+        Vec::new()
+    };
     let request_pending = run.exists(REQUEST)?;
     let immediate = if run.exists(IMMEDIATE)? {
         Some(procinfo::holders(&run, IMMEDIATE)?)
@@ -146,6 +168,8 @@ pub fn gather(dir: &std::path::Path, last: usize) -> Result<Report, Error> {
         request_pending,
         immediate,
         watchers,
+        not_ready,
+        attempt_seconds,
         lsused: helper(&run, "lsused", LSUSED_STATUS)?,
         wakealarmd: helper(&run, "wakealarmd", WAKEALARMD_STATUS)?,
         last: history::read(&run, Some(last))?,
@@ -226,7 +250,21 @@ pub fn text(r: &Report) -> String {
     if r.entering {
         out.push_str("  (lsusd holds `disabled` now: a suspend is being entered)\n");
     } else if r.in_progress {
-        out.push_str("  (a suspend attempt is in progress: watchers are being told)\n");
+        let _ = write!(out, "  (a suspend attempt is in progress");
+        if let Some(s) = r.attempt_seconds {
+            let _ = write!(out, " for {s:.1} s");
+        }
+        if r.not_ready.is_empty() {
+            out.push_str(": watchers are being told)\n");
+        } else {
+            let names: Vec<String> = r.not_ready.iter().map(short).collect();
+            let _ = writeln!(
+                out,
+                ": waiting for {} not ready yet: {})",
+                plural(r.not_ready.len(), "watcher", "watchers"),
+                names.join(", ")
+            );
+        }
     }
     if r.request_pending {
         out.push_str("request: pending\n");
@@ -458,8 +496,8 @@ pub fn json(r: &Report) -> String {
         ),
     };
     format!(
-        "{{\"run_dir\":{},\"lsusd\":{{\"pid\":{}}},\"blocked\":{},\"blockers\":{},\
-         \"entering\":{},\"in_progress\":{},\"request_pending\":{},\"immediate\":{},\
+        "{{\"running\":true,\"run_dir\":{},\"lsusd\":{{\"pid\":{}}},\"blocked\":{},\"blockers\":{},\
+         \"entering\":{},\"in_progress\":{},\"attempt_seconds\":{},\"not_ready\":{},\"request_pending\":{},\"immediate\":{},\
          \"watchers\":{{\"count\":{},\"holders\":{}}},\"lsused\":{},\"wakealarmd\":{},\"logind\":{},\"last\":{}}}",
         json_str(&r.dir),
         r.lsusd,
@@ -467,6 +505,9 @@ pub fn json(r: &Report) -> String {
         list(&r.blockers, holder_json),
         r.entering,
         r.in_progress,
+        r.attempt_seconds
+            .map_or("null".into(), |s| format!("{s:.3}")),
+        list(&r.not_ready, holder_json),
         r.request_pending,
         immediate,
         r.watchers.len(),
@@ -503,6 +544,8 @@ mod tests {
             request_pending: true,
             immediate: None,
             watchers: Vec::new(),
+            not_ready: Vec::new(),
+            attempt_seconds: None,
             lsused: Helper::NotRunning,
             wakealarmd: Helper::NotRunning,
             last: Vec::new(),

@@ -8,11 +8,16 @@
 use std::io::{self, Write};
 use std::time::{Duration, Instant, SystemTime};
 
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+
 use inotify::WatchMask;
 use libsus::{WatchEvent, Watcher};
 use lsus_proto::dirwatch::DirWatch;
 use lsus_proto::outcome::Record;
+use lsus_proto::presence;
 use lsus_proto::rundir::{RunDir, OUTCOME};
+use lsusctl_cli::{EXIT_NOT_RUNNING, EXIT_OK};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use crate::error::Error;
 use crate::fmt::{epoch, json_f64, local_time};
@@ -57,9 +62,94 @@ fn emit(line: &str) -> Result<bool, Error> {
     }
 }
 
-/// Runs `lsusctl watch` until interrupted (or the output is closed).
-pub fn run(dir: &std::path::Path, json: bool) -> Result<(), Error> {
-    let (run, _) = open_checked(dir)?;
+/// Where the watch stands between events.
+struct Watching {
+    json: bool,
+    since: Option<(SystemTime, Instant, Option<Record>)>,
+}
+
+/// Prints the line of one event; returns false when the output is closed.
+fn handle(
+    event: WatchEvent,
+    st: &mut Watching,
+    watcher: &mut Watcher,
+    run: &RunDir,
+    records: &mut DirWatch,
+) -> Result<bool, Error> {
+    let json = st.json;
+    match event {
+        WatchEvent::SuspendImminent => {
+            // The record of the last attempt, read before "ready": lsusd
+            // cannot write this attempt's record until every watcher is.
+            let before = last_record(run);
+            // Then ready at once: the line can wait, the suspend should not.
+            watcher.ready()?;
+            let now = SystemTime::now();
+            st.since = Some((now, Instant::now(), before));
+            let line = if json {
+                format!(
+                    "{{\"event\":\"suspend\",\"time\":{}}}",
+                    json_f64(epoch(now))
+                )
+            } else {
+                format!("{}  suspend", local_time(now))
+            };
+            emit(&line)
+        }
+        WatchEvent::Resumed => {
+            let now = SystemTime::now();
+            let (took, before) = match &st.since {
+                Some((_, at, before)) => (Some(at.elapsed()), before.clone()),
+                None => (None, last_record(run)),
+            };
+            st.since = None;
+            let record = new_record(run, records, before.as_ref());
+            let line = if json {
+                let mut s = format!(
+                    "{{\"event\":\"resume\",\"time\":{},\"duration\":{}",
+                    json_f64(epoch(now)),
+                    took.map_or("null".into(), |d| json_f64(d.as_secs_f64()))
+                );
+                if let Some(r) = &record {
+                    s.push_str(&format!(",\"outcome\":{}", history::json(r)));
+                    s.push_str(&format!(",\"suspended\":{}", r.outcome.suspended()));
+                }
+                s.push('}');
+                s
+            } else {
+                let mut s = format!("{}  resume", local_time(now));
+                if let Some(d) = took {
+                    s.push_str(&format!(" after {:.3} s", d.as_secs_f64()));
+                }
+                if let Some(r) = &record {
+                    s.push_str(&format!(": {}", history::describe(&r.outcome)));
+                }
+                s
+            };
+            emit(&line)
+        }
+    }
+}
+
+/// A descriptor that becomes readable when lsusd exits (`pidfd_open(2)`),
+/// so the watch learns of lsusd's death without polling; `None` where the
+/// kernel lacks it (before 5.3) or the PID is unknown.
+fn death_of(pid: u32) -> Option<OwnedFd> {
+    if pid == 0 {
+        return None;
+    }
+    // SAFETY: pidfd_open takes a PID and flags and returns a new descriptor
+    // or -1; no memory is passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    // SAFETY: the descriptor was just returned to us and nobody else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Runs `lsusctl watch` until interrupted, the output is closed (exit 0)
+/// or lsusd stops (exit 3; with `follow`, waits for the next lsusd).
+pub fn run(dir: &std::path::Path, json: bool, follow: bool) -> Result<u8, Error> {
+    let (run, mut lsusd) = open_checked(dir)?;
     let mut records =
         DirWatch::new(dir, WatchMask::MOVED_TO | WatchMask::CLOSE_WRITE).map_err(|e| {
             Error::Io {
@@ -68,63 +158,55 @@ pub fn run(dir: &std::path::Path, json: bool) -> Result<(), Error> {
             }
         })?;
     let mut watcher = Watcher::open_in(dir)?;
-    let mut since: Option<(SystemTime, Instant, Option<Record>)> = None;
+    let mut death = death_of(lsusd);
+    let mut st = Watching { json, since: None };
     loop {
-        match watcher.wait()? {
-            WatchEvent::SuspendImminent => {
-                // The record of the last attempt, read before "ready": lsusd
-                // cannot write this attempt's record until every watcher is.
-                let before = last_record(&run);
-                // Then ready at once: the line can wait, the suspend should not.
-                watcher.ready()?;
-                let now = SystemTime::now();
-                since = Some((now, Instant::now(), before));
-                let line = if json {
-                    format!(
-                        "{{\"event\":\"suspend\",\"time\":{}}}",
-                        json_f64(epoch(now))
-                    )
-                } else {
-                    format!("{}  suspend", local_time(now))
-                };
-                if !emit(&line)? {
-                    return Ok(());
-                }
-            }
-            WatchEvent::Resumed => {
-                let now = SystemTime::now();
-                let (took, before) = match &since {
-                    Some((_, at, before)) => (Some(at.elapsed()), before.clone()),
-                    None => (None, last_record(&run)),
-                };
-                since = None;
-                let record = new_record(&run, &mut records, before.as_ref());
-                let line = if json {
-                    let mut s = format!(
-                        "{{\"event\":\"resume\",\"time\":{},\"duration\":{}",
-                        json_f64(epoch(now)),
-                        took.map_or("null".into(), |d| json_f64(d.as_secs_f64()))
-                    );
-                    if let Some(r) = &record {
-                        s.push_str(&format!(",\"outcome\":{}", history::json(r)));
-                        s.push_str(&format!(",\"suspended\":{}", r.outcome.suspended()));
-                    }
-                    s.push('}');
-                    s
-                } else {
-                    let mut s = format!("{}  resume", local_time(now));
-                    if let Some(d) = took {
-                        s.push_str(&format!(" after {:.3} s", d.as_secs_f64()));
-                    }
-                    if let Some(r) = &record {
-                        s.push_str(&format!(": {}", history::describe(&r.outcome)));
-                    }
-                    s
-                };
-                if !emit(&line)? {
-                    return Ok(());
-                }
+        while let Some(event) = watcher.poll_event()? {
+            if !handle(event, &mut st, &mut watcher, &run, &mut records)? {
+                return Ok(EXIT_OK);
             }
         }
+        let mut fds = vec![PollFd::new(watcher.as_fd(), PollFlags::POLLIN)];
+        if let Some(fd) = &death {
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        }
+        // Without a pidfd, look at lsusd's lock once a second.
+        let timeout = if death.is_some() {
+            PollTimeout::NONE
+        } else {
+            PollTimeout::from(1000u16)
+        };
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                return Err(Error::Io {
+                    what: "cannot wait for lsusd".into(),
+                    source: e.into(),
+                })
+            }
+        }
+        let gone = match &death {
+            Some(_) => fds[1].revents().is_some_and(|r| !r.is_empty()),
+            None => presence::lsusd_pid(&run).is_none(),
+        };
+        if !gone {
+            continue;
+        }
+        if !follow {
+            eprintln!("lsusctl: lsusd (PID {lsusd}) stopped; the watch ends");
+            return Ok(EXIT_NOT_RUNNING);
+        }
+        eprintln!("lsusctl: lsusd (PID {lsusd}) stopped; waiting for it to start again (--follow)");
+        let Some(back) = presence::wait_for_lsusd(dir, None, || {}).map_err(|e| Error::Io {
+            what: e.to_string(),
+            source: std::io::Error::other("wait"),
+        })?
+        else {
+            return Ok(EXIT_NOT_RUNNING);
+        };
+        lsusd = presence::lsusd_pid(&back).unwrap_or(0);
+        death = death_of(lsusd);
+        watcher = Watcher::open_in(dir)?;
+        eprintln!("lsusctl: lsusd is back (PID {lsusd})");
     }
 }

@@ -29,7 +29,7 @@ complete -c lsusctl -n "__fish_lsusctl_needs_command" -s h -l help -d 'Print hel
 complete -c lsusctl -n "__fish_lsusctl_needs_command" -s V -l version -d 'Print version'
 complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "status" -d 'Is suspend blocked and by whom; immediate mode, watchers, lsused, wakealarmd and the last outcomes'
 complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "block" -d 'Run a command with suspend blocked, and exit with its status'
-complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "watch" -d 'Print each suspend and resume as it happens, until interrupted'
+complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "watch" -d 'Print each suspend and resume as it happens, until interrupted or lsusd stops'
 complete -c lsusctl -n "__fish_lsusctl_needs_command" -f -a "history" -d 'The last outcomes recorded by lsusd (RUN/log/history), oldest first'
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l last -d 'How many of the last outcomes to show (0 to 100, what lsusd keeps)' -r
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
@@ -40,6 +40,7 @@ complete -c lsusctl -n "__fish_lsusctl_using_subcommand block" -l run-dir -d 'Ru
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand block" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand watch" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand watch" -l json -d 'One JSON object per line instead of text'
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand watch" -l follow -d 'When lsusd stops, wait for it to start again and go on watching (without it, the watch ends with exit status 3)'
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand history" -s n -l lines -d 'Only the last N outcomes (1 to 100, what lsusd keeps)' -r
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand history" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
