@@ -266,7 +266,7 @@ fn symlink_planted_at_watching_next_leaves_its_target_untouched() {
         .unwrap()
         .file_type()
         .is_symlink());
-    env.wait_log("lsusd", "was a symbolic link", DEADLINE);
+    env.wait_log("lsusd", "found a symbolic link owned by", DEADLINE);
 }
 
 #[test]
@@ -336,11 +336,9 @@ fn request_suspend_without_lsusd_says_so_and_exits_2() {
 fn request_suspend_timeout_withdraws_the_request() {
     let mut env = Env::new();
     env.start_lsusd(&[]);
-    // flock(1) runs request-suspend while holding a block: it times out.
-    let out = Command::new("flock")
-        .arg("-s")
-        .arg(env.path("disabled"))
-        .arg(harness::bin("request-suspend"))
+    // A watcher that never says ready keeps the attempt from ending.
+    let stuck = Watcher::open_in(&env.run).unwrap();
+    let out = Command::new(harness::bin("request-suspend"))
         .args(["--timeout", "0.3", "--run-dir"])
         .arg(&env.run)
         .output()
@@ -348,6 +346,11 @@ fn request_suspend_timeout_withdraws_the_request() {
     assert_eq!(exit_code(&out), 2, "{}", text(&out));
     assert!(text(&out).contains("no answer after"), "{}", text(&out));
     assert!(!env.path("request").exists());
+    drop(stuck);
+    // The withdrawn request was not honoured.
+    env.wait_for("the attempt ended", DEADLINE, || env.outcome_seq() == 1);
+    assert_eq!(env.outcome().unwrap().outcome.word(), "withdrawn");
+    assert_eq!(env.state(), "");
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! | abort a suspend that is being prepared     | [`Blocker::abort`] |
 //! | hear of suspend and resume                 | [`Watcher`] |
 //! | ask for one suspend                        | [`request_suspend`] |
+//! | suspend as soon as nothing blocks          | [`request_suspend_when_unblocked`] |
 //! | suspend whenever nothing blocks            | [`Immediate`] |
 //! | be awake at a given time                   | [`WakeAlarm`] |
 //! | handle input before the machine sleeps     | [`WakeEvents`] |
@@ -37,7 +38,9 @@ pub use blocker::{BlockGuard, Blocker};
 pub use error::{Error, Result};
 pub use immediate::{Immediate, ImmediateGuard};
 pub use lsus_proto::outcome::Outcome;
-pub use request::{request_suspend, request_suspend_in, Report, RequestOptions};
+pub use request::{
+    request_suspend, request_suspend_in, request_suspend_when_unblocked, Report, RequestOptions,
+};
 pub use wake_alarm::WakeAlarm;
 pub use wake_event::{WakeEvent, WakeEvents};
 pub use watcher::{WatchEvent, Watcher};

@@ -1,5 +1,14 @@
-//! Asking for one suspend: create `request`, wait for lsusd to remove it.
+//! Asking for one suspend: create `request`, wait for lsusd's answer
+//! (doc/protocol.md §7).
+//!
+//! The answer is the outcome record (§6) when lsusd writes one: a
+//! "blocked" record comes as soon as lsusd finds the request blocked,
+//! every other outcome just before lsusd removes `request`. With an lsusd
+//! that keeps no record (the original), the answer is the original's:
+//! `request` is removed, and `watching` was replaced if a cycle ran.
 
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -7,23 +16,29 @@ use inotify::WatchMask;
 use lsus_proto::dirwatch::DirWatch;
 use lsus_proto::lock::{try_lock, LockKind};
 use lsus_proto::outcome::{Outcome, Record};
-use lsus_proto::rundir::{Access, RunDir, OUTCOME, REQUEST, WATCHING};
+use lsus_proto::proclocks;
+use lsus_proto::rundir::{Access, RunDir, DISABLED, OUTCOME, REQUEST, WATCHING};
 
 use crate::{open_run_dir, Error, Result};
 
 /// Options for [`request_suspend_in`].
 #[derive(Debug, Clone, Default)]
 pub struct RequestOptions {
-    /// Give up after this long (`None`: wait as long as lsusd takes; a
-    /// request made while suspend is blocked waits for the blockers).
+    /// Give up after this long (`None`: wait as long as it takes). The
+    /// request is then withdrawn.
     pub timeout: Option<Duration>,
+    /// When suspend is blocked, wait until the blockers have gone and
+    /// ask again, until an attempt is made (`false`: a blocked request is
+    /// answered "blocked" at once).
+    pub when_unblocked: bool,
 }
 
 /// What became of a request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    /// lsusd's record of the attempt that ended the request, if it wrote
-    /// one (an lsusd that keeps no record, like the original, does not).
+    /// lsusd's record of the attempt that answered the request, if it
+    /// wrote one (an lsusd that keeps no record, like the original, does
+    /// not).
     pub outcome: Option<Outcome>,
     /// Whether a whole suspend cycle ran (the original's test: `watching`
     /// was replaced while the request was pending).
@@ -32,7 +47,9 @@ pub struct Report {
 
 impl Report {
     /// Returns true if and only if the machine suspended and resumed (or,
-    /// with lsusd in `--dry-run`, would have).
+    /// with lsusd in `--dry-run`, would have). With an lsusd that keeps no
+    /// outcome record, true when a cycle ran to the end, which an aborted
+    /// attempt also does.
     ///
     /// ```no_run
     /// let report = libsus::request_suspend()?;
@@ -48,17 +65,38 @@ impl Report {
 }
 
 impl std::fmt::Display for Report {
+    /// One line per holder for a blocked request, `blocked by PID N
+    /// (command)`, with the names `lsusctl status` gives; one line
+    /// otherwise.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (&self.outcome, self.cycle_ran) {
+            (Some(Outcome::Blocked { pids }), _) if pids.is_empty() => {
+                f.write_str("blocked by a process lsusd cannot see (in another PID namespace?)")
+            }
+            (Some(Outcome::Blocked { pids }), _) => {
+                for (i, &pid) in pids.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
+                    match proclocks::command(pid) {
+                        Some(command) => write!(f, "blocked by PID {pid} ({command})")?,
+                        None => write!(f, "blocked by PID {pid} (it has exited since)")?,
+                    }
+                }
+                Ok(())
+            }
             (Some(outcome), _) => write!(f, "{outcome}"),
-            (None, true) => f.write_str("a suspend cycle ran (lsusd left no outcome record)"),
-            (None, false) => f.write_str("not suspended: the request was dropped"),
+            (None, true) => f.write_str(
+                "a suspend cycle ran to the end; this lsusd keeps no outcome record, \
+                 so a suspend cannot be told from an aborted attempt",
+            ),
+            (None, false) => f.write_str("not suspended: the request was refused"),
         }
     }
 }
 
 /// Asks lsusd for one suspend in the default run directory and waits for
-/// the answer.
+/// the answer; a blocked request is answered at once.
 ///
 /// ```no_run
 /// let report = libsus::request_suspend()?;
@@ -69,6 +107,27 @@ pub fn request_suspend() -> Result<Report> {
     request_suspend_in(&crate::run_dir(), &RequestOptions::default())
 }
 
+/// Asks lsusd for one suspend in the default run directory as soon as
+/// nothing blocks it: while suspend is blocked, waits (without polling)
+/// until the blockers have gone, and asks again. Returns the report of
+/// the attempt that was made.
+///
+/// "Suspend as soon as the backup finishes":
+///
+/// ```no_run
+/// // … the backup holds a block on `disabled` …
+/// let report = libsus::request_suspend_when_unblocked()?;
+/// println!("{report}");
+/// # Ok::<(), libsus::Error>(())
+/// ```
+pub fn request_suspend_when_unblocked() -> Result<Report> {
+    let options = RequestOptions {
+        when_unblocked: true,
+        ..RequestOptions::default()
+    };
+    request_suspend_in(&crate::run_dir(), &options)
+}
+
 fn read_record(run: &RunDir) -> Option<Record> {
     use std::io::Read;
     let mut file = run.open_file(OUTCOME, Access::READ, None, false).ok()?;
@@ -77,107 +136,249 @@ fn read_record(run: &RunDir) -> Option<Record> {
     text.parse().ok()
 }
 
-/// Returns true if and only if an lsusd holds its instance lock on `run`.
-fn lsusd_alive(run: &RunDir) -> bool {
-    match run.open_file("lsusd.pid", Access::READ, None, false) {
-        Ok(file) => !matches!(try_lock(&file, LockKind::Exclusive), Ok(true)),
-        // No PID file: an lsusd of another make; assume it runs.
-        Err(e) => e.errno() != Some(libc::ENOENT),
+/// Which lsusd serves the run directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lsusd {
+    /// One that holds its lock on `RUN/lsusd.pid` (this implementation).
+    Locked,
+    /// One that keeps no PID file (the original): its life cannot be
+    /// checked.
+    NoPidFile,
+}
+
+impl Lsusd {
+    /// Finds the lsusd of `run`, or fails with [`Error::NotRunning`].
+    fn find(run: &RunDir, dir: &Path) -> Result<Lsusd> {
+        match run.open_file("lsusd.pid", Access::READ, None, false) {
+            Ok(file) => match try_lock(&file, LockKind::Exclusive) {
+                // Nobody holds it: the lsusd that wrote it is gone.
+                Ok(true) => Err(Error::NotRunning(dir.to_path_buf())),
+                _ => Ok(Lsusd::Locked),
+            },
+            Err(e) if e.errno() == Some(libc::ENOENT) => {
+                if run.exists(DISABLED)? {
+                    Ok(Lsusd::NoPidFile)
+                } else {
+                    Err(Error::NotRunning(dir.to_path_buf()))
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Returns false once lsusd is known to be gone.
+    fn alive(self, run: &RunDir) -> bool {
+        match self {
+            Lsusd::Locked => match run.open_file("lsusd.pid", Access::READ, None, false) {
+                Ok(file) => !matches!(try_lock(&file, LockKind::Exclusive), Ok(true)),
+                Err(_) => false,
+            },
+            Lsusd::NoPidFile => run.exists(DISABLED).unwrap_or(false),
+        }
     }
 }
 
 /// Removes `request` when dropped, if it is still the file this call made
-/// (after a completed attempt lsusd has removed it already).
+/// (after a completed attempt lsusd has removed it already), unless
+/// disarmed: however the call ends early (an error, a panic unwinding
+/// through it), the request it made is withdrawn, as --timeout does. A
+/// blocked answer disarms it: lsusd drops that request itself when the
+/// blockers leave.
 struct Withdraw<'a> {
     run: &'a RunDir,
-    request: &'a std::fs::File,
+    request: &'a File,
+    armed: bool,
 }
 
 impl Drop for Withdraw<'_> {
     fn drop(&mut self) {
-        let _ = self.run.remove_if_names(REQUEST, self.request);
+        if self.armed {
+            let _ = self.run.remove_if_names(REQUEST, self.request);
+        }
     }
 }
 
-/// Asks lsusd on run directory `dir` for one suspend and waits until the
-/// attempt is over.
+/// One request in flight.
+struct Pending<'a> {
+    run: &'a RunDir,
+    dir: &'a Path,
+    lsusd: Lsusd,
+    watch: DirWatch,
+    deadline: Option<Instant>,
+    timeout: Option<Duration>,
+}
+
+/// How long a wait goes on before lsusd's lock is checked again: a dead
+/// lsusd raises no event in the run directory.
+const LIVENESS: Duration = Duration::from_secs(1);
+
+impl Pending<'_> {
+    /// Creates `request`, or touches the one that exists (so that lsusd,
+    /// if it is waiting for blockers, sees a new request and answers it).
+    fn create(&self) -> Result<File> {
+        let existed = self.run.exists(REQUEST)?;
+        match self
+            .run
+            .open_file(REQUEST, Access::READ, Some(0o664), false)
+        {
+            Ok(file) => {
+                if existed {
+                    // Touching raises IN_ATTRIB: a new request to lsusd
+                    // even though the file was there. Not allowed on
+                    // another user's file without write permission: lsusd
+                    // then answers when it answers that request.
+                    let _ = nix::sys::stat::futimens(
+                        file.as_raw_fd(),
+                        &nix::sys::time::TimeSpec::UTIME_NOW,
+                        &nix::sys::time::TimeSpec::UTIME_NOW,
+                    );
+                } else {
+                    // Group-writable despite the umask, so that the next
+                    // requester of the group may touch it.
+                    let _ = nix::sys::stat::fchmod(
+                        file.as_raw_fd(),
+                        nix::sys::stat::Mode::from_bits_truncate(0o664),
+                    );
+                }
+                Ok(file)
+            }
+            Err(e) if e.errno() == Some(libc::ELOOP) => Err(Error::Protocol(format!(
+                "{} is a symbolic link",
+                self.run.join(REQUEST).display()
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Waits until `request` no longer names `request`, or `answered`
+    /// gives an answer. Returns that answer, `None` when the request went.
+    fn wait(
+        &mut self,
+        request: &File,
+        mut answered: impl FnMut() -> Option<Outcome>,
+    ) -> Result<Option<Outcome>> {
+        loop {
+            if !self.run.names(REQUEST, request)? {
+                return Ok(None);
+            }
+            if let Some(outcome) = answered() {
+                return Ok(Some(outcome));
+            }
+            let wait = match self.deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        let _ = self.run.remove_if_names(REQUEST, request);
+                        return Err(Error::Timeout(self.timeout.unwrap_or_default()));
+                    }
+                    left.min(LIVENESS)
+                }
+                None => LIVENESS,
+            };
+            match self.watch.wait(Some(wait)) {
+                Ok(true) => {
+                    self.watch
+                        .drain(|_, _| {})
+                        .map_err(|e| Error::io("cannot read inotify events", e))?;
+                }
+                Ok(false) => {
+                    if !self.lsusd.alive(self.run) {
+                        let _ = self.run.remove_if_names(REQUEST, request);
+                        return Err(Error::NotRunning(PathBuf::from(self.dir)));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io("cannot wait for inotify", e)),
+            }
+        }
+    }
+}
+
+/// Asks lsusd on run directory `dir` for one suspend and waits for the
+/// answer: at once when suspend is blocked (unless
+/// `options.when_unblocked`), else when the attempt is over.
 ///
-/// Fails with [`Error::NotRunning`] when no lsusd serves `dir`, and with
-/// [`Error::Timeout`] when `options.timeout` passes first (the request is
-/// then withdrawn).
+/// Works with an lsusd that keeps no PID file and no outcome record (the
+/// original): then a blocked request is answered only when the blockers
+/// have gone, and a cycle that ran counts as a suspend (an aborted attempt
+/// cannot be told apart there).
+///
+/// Fails with [`Error::NotRunning`] when no lsusd serves `dir` (no run
+/// directory, no `disabled`, or an unlocked `RUN/lsusd.pid`) or lsusd
+/// stops while the request waits, and with [`Error::Timeout`] when
+/// `options.timeout` passes first (the request is then withdrawn).
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// let options = libsus::RequestOptions { timeout: Some(Duration::from_secs(60)) };
+/// let options = libsus::RequestOptions {
+///     timeout: Some(Duration::from_secs(60)),
+///     ..Default::default()
+/// };
 /// let report = libsus::request_suspend_in(&libsus::run_dir(), &options)?;
 /// # Ok::<(), libsus::Error>(())
 /// ```
 pub fn request_suspend_in(dir: &Path, options: &RequestOptions) -> Result<Report> {
     let run = open_run_dir(dir)?;
     let not_running = || Error::NotRunning(PathBuf::from(dir));
-    let watching = run
-        .open_file(WATCHING, Access::READ, None, false)
-        .map_err(|e| match e.errno() {
-            Some(libc::ENOENT) => not_running(),
-            _ => Error::RunDir(e),
-        })?;
-    if !lsusd_alive(&run) {
-        return Err(not_running());
-    }
-    let mut watch = DirWatch::new(dir, WatchMask::DELETE | WatchMask::MOVED_FROM)
-        .map_err(|e| Error::io(format!("cannot watch {}", dir.display()), e))?;
-    let before = read_record(&run).map(|r| r.seq);
-    let request = match run.open_file(REQUEST, Access::READ, Some(0o644), false) {
-        Ok(file) => file,
-        Err(e) if e.errno() == Some(libc::ELOOP) => {
-            return Err(Error::Protocol(format!(
-                "{} is a symbolic link",
-                run.join(REQUEST).display()
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    // However this call ends early (an error, a panic unwinding through
-    // it), the request it made is withdrawn, as --timeout does.
-    let _withdraw = Withdraw {
+    let lsusd = Lsusd::find(&run, dir)?;
+    // DELETE and MOVED_FROM: `request` goes; MOVED_TO: a new `outcome`.
+    let watch = DirWatch::new(
+        dir,
+        WatchMask::DELETE | WatchMask::MOVED_FROM | WatchMask::MOVED_TO,
+    )
+    .map_err(|e| Error::io(format!("cannot watch {}", dir.display()), e))?;
+    let mut pending = Pending {
         run: &run,
-        request: &request,
+        dir,
+        lsusd,
+        watch,
+        // A timeout too long for the clock is no deadline at all.
+        deadline: options.timeout.and_then(|t| Instant::now().checked_add(t)),
+        timeout: options.timeout,
     };
-    // A timeout too long for the clock is no deadline at all.
-    let deadline = options.timeout.and_then(|t| Instant::now().checked_add(t));
-    // lsusd's death leaves the request in place; look at it now and then.
-    let liveness = Duration::from_secs(1);
-    while run.names(REQUEST, &request)? {
-        let wait = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    let _ = run.remove_if_names(REQUEST, &request);
-                    return Err(Error::Timeout(options.timeout.unwrap_or_default()));
-                }
-                left.min(liveness)
-            }
-            None => liveness,
+    loop {
+        let watching = run
+            .open_file(WATCHING, Access::READ, None, false)
+            .map_err(|e| match e.errno() {
+                Some(libc::ENOENT) => not_running(),
+                _ => Error::RunDir(e),
+            })?;
+        let before = read_record(&run);
+        let request = pending.create()?;
+        let mut withdraw = Withdraw {
+            run: &run,
+            request: &request,
+            armed: true,
         };
-        match watch.wait(Some(wait)) {
-            Ok(true) => {
-                watch
-                    .drain(|_, _| {})
-                    .map_err(|e| Error::io("cannot read inotify events", e))?;
+        let new_record = || read_record(&run).filter(|r| Some(r) != before.as_ref());
+        let blocked_now = || {
+            new_record()
+                .map(|r| r.outcome)
+                .filter(|o| matches!(o, Outcome::Blocked { .. }))
+        };
+        if let Some(blocked) = pending.wait(&request, blocked_now)? {
+            if !options.when_unblocked {
+                // lsusd drops the request when the blockers leave.
+                withdraw.armed = false;
+                return Ok(Report {
+                    outcome: Some(blocked),
+                    cycle_ran: false,
+                });
             }
-            Ok(false) => {
-                if !lsusd_alive(&run) {
-                    let _ = run.remove_if_names(REQUEST, &request);
-                    return Err(not_running());
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("cannot wait for inotify", e)),
+            // lsusd removes `request` when the blockers have gone: that
+            // is the moment to ask again.
+            pending.wait(&request, || None)?;
+            continue;
         }
+        let cycle_ran = !run.names(WATCHING, &watching)?;
+        let outcome = new_record().map(|r| r.outcome);
+        let refused = match &outcome {
+            Some(o) => matches!(o, Outcome::Blocked { .. }),
+            None => !cycle_ran,
+        };
+        if options.when_unblocked && refused {
+            continue;
+        }
+        return Ok(Report { outcome, cycle_ran });
     }
-    let cycle_ran = !run.names(WATCHING, &watching)?;
-    let outcome = read_record(&run)
-        .filter(|r| Some(r.seq) != before)
-        .map(|r| r.outcome);
-    Ok(Report { outcome, cycle_ran })
 }

@@ -26,8 +26,13 @@ const MODE: u32 = 0o644;
 pub fn append(run: &RunDir, record: &Record) {
     // Readable by the run directory's group, written by lsusd alone; the
     // set-group-ID bit comes from the run directory (see RunDir::subdir).
-    let log = match run.subdir(LOG_DIR, Some(0o750)) {
-        Ok(dir) => dir,
+    let log = match run.subdir_replacing(LOG_DIR, Some(0o750)) {
+        Ok((dir, planted)) => {
+            if let Some(planted) = planted {
+                tracing::warn!("{}: found {planted}", run.join(LOG_DIR).display());
+            }
+            dir
+        }
         Err(e) => {
             tracing::warn!("cannot record the history: {e}");
             return;
@@ -52,8 +57,12 @@ pub fn append(run: &RunDir, record: &Record) {
     let mut out = String::with_capacity(kept.len() + new.len());
     out.push_str(kept);
     out.push_str(&new);
-    if let Err(e) = log.write_atomically(HISTORY, out.as_bytes(), MODE) {
-        tracing::warn!("cannot record the history: {e}");
+    match log.write_atomically(HISTORY, out.as_bytes(), MODE) {
+        Ok(None) => {}
+        Ok(Some(planted)) => {
+            tracing::warn!("{}: found {planted}", log.join(HISTORY).display())
+        }
+        Err(e) => tracing::warn!("cannot record the history: {e}"),
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! 1. remove any `request` (at start-up and after each attempt);
 //! 2. wait (inotify) until `request` or a held `immediate` exists;
-//! 3. if `disabled` is locked, wait for the blockers, drop the request, go to 1;
+//! 3. if `disabled` is locked, record "blocked" at once (the requester's
+//!    answer), wait for the blockers, drop the request, go to 1;
 //! 4. read `wakeup_count`;
 //! 5. note the abort marker (reads of `disabled` from here on abort);
 //! 6. tell the watchers, wait until they are ready;
@@ -13,6 +14,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -188,7 +190,7 @@ impl<P: Power> Suspender<P> {
             }
         }
         // 1. A request from before we started is never honoured.
-        s.run.remove_any(REQUEST)?;
+        s.remove_request()?;
         Ok(s)
     }
 
@@ -212,19 +214,20 @@ impl<P: Power> Suspender<P> {
             return Ok(None);
         };
 
-        // 3. Blocked? Wait for the blockers, then drop the request.
+        // 3. Blocked? Answer at once, wait for the blockers, then drop the
+        // request.
         self.ensure_disabled()?;
-        if !self.try_lock_disabled()? {
-            let pids = self.blockers();
+        if let Some(pids) = self.blocked()? {
             tracing::info!(
                 "suspend ({}) blocked by {}",
                 trigger.word(),
                 describe_pids(&self.run, &pids)
             );
-            let gone = self.wait_for_blockers()?;
+            // The requester's answer comes now, not when the blockers leave.
             let record = self.record(Outcome::Blocked { pids })?;
+            let gone = self.wait_for_blockers()?;
             // 1. (next round) The request is dropped, not kept pending.
-            self.run.remove_any(REQUEST)?;
+            self.remove_request()?;
             return Ok(gone.then_some(record));
         }
 
@@ -254,7 +257,7 @@ impl<P: Power> Suspender<P> {
 
         // 1. (next round) The request is done; any left over is old and
         // never honoured.
-        self.run.remove_any(REQUEST)?;
+        self.remove_request()?;
         Ok(Some(record))
     }
 
@@ -288,10 +291,8 @@ impl<P: Power> Suspender<P> {
         if (self.stop.requested)() {
             return Ok(Outcome::Withdrawn);
         }
-        if !self.try_lock_disabled()? {
-            return Ok(Outcome::Blocked {
-                pids: self.blockers(),
-            });
+        if let Some(pids) = self.blocked()? {
+            return Ok(Outcome::Blocked { pids });
         }
         let outcome = self.checks_then_write(trigger, count);
         self.unlock_disabled();
@@ -430,14 +431,31 @@ impl<P: Power> Suspender<P> {
             time: SystemTime::now(),
             outcome,
         };
-        if let Err(e) = self
+        match self
             .run
             .write_atomically(OUTCOME, record.to_string().as_bytes(), 0o644)
         {
-            tracing::error!("cannot record the outcome: {e}");
+            Ok(None) => {}
+            Ok(Some(planted)) => tracing::warn!(
+                "{}: found {planted}; wrote the outcome there",
+                self.run.join(OUTCOME).display()
+            ),
+            Err(e) => tracing::error!("cannot record the outcome: {e}"),
         }
         crate::history::append(&self.run, &record);
         Ok(record)
+    }
+
+    /// Step 1: removes any `request` (a directory that is not empty is
+    /// moved aside, and the log says whose it was).
+    fn remove_request(&self) -> Result<(), LoopError> {
+        if let Some(planted) = self.run.remove_any(REQUEST)? {
+            tracing::warn!(
+                "{} could not be removed: {planted}",
+                self.run.join(REQUEST).display()
+            );
+        }
+        Ok(())
     }
 
     /// Reads queued directory events; notes reads of `disabled`.
@@ -472,6 +490,12 @@ impl<P: Power> Suspender<P> {
             .map_err(|source| self.lock_error(source))
     }
 
+    /// Steps 3 and 7: `None` when nothing blocks (and `disabled` is then
+    /// held exclusively), else the holders of `disabled`, for the record.
+    fn blocked(&self) -> Result<Option<Vec<u32>>, LoopError> {
+        blocked_by(|| self.try_lock_disabled(), || self.blockers())
+    }
+
     fn unlock_disabled(&self) {
         if let Err(e) = lock::unlock(&self.disabled) {
             tracing::error!("{}", self.lock_error(e));
@@ -486,21 +510,89 @@ impl<P: Power> Suspender<P> {
     }
 
     /// Waits until nothing blocks. Returns false on shutdown.
+    ///
+    /// A lock's release raises no event, so a helper thread waits in a
+    /// blocking `flock(LOCK_EX)` (then releases it at once) and says so
+    /// through a pipe, while this thread keeps watching the run directory:
+    /// a `request` created (or touched) meanwhile gets its "blocked"
+    /// answer at once too, instead of waiting for the blockers with the
+    /// first one. As before, every such request is dropped when the
+    /// blockers leave.
     fn wait_for_blockers(&mut self) -> Result<bool, LoopError> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout};
+        // The same open file description as ours: we take no lock on it
+        // until the helper is done, so the two never meet. On shutdown the
+        // helper is left waiting; it ends with the process.
+        let probe = self.disabled.try_clone().map_err(|e| self.lock_error(e))?;
+        let (done_rx, done_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| LoopError::Watch(e.into()))?;
+        std::thread::Builder::new()
+            .name("blockers".into())
+            .spawn(move || {
+                let _ = lock::lock_retrying(&probe, LockKind::Exclusive);
+                let _ = lock::unlock(&probe);
+                let _ = nix::unistd::write(&done_tx, &[1]);
+            })
+            .map_err(LoopError::Watch)?;
         loop {
-            match lock::lock(&self.disabled, LockKind::Exclusive) {
-                Ok(()) => {
-                    self.unlock_disabled();
-                    return Ok(true);
+            if (self.stop.requested)() {
+                return Ok(false);
+            }
+            let mut fds = vec![
+                PollFd::new(done_rx.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.events.as_fd(), PollFlags::POLLIN),
+            ];
+            if let Some(fd) = self.stop.fd {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            }
+            match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(LoopError::Watch(e.into())),
+            }
+            if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+                return Ok(true);
+            }
+            let mut asked = false;
+            self.events
+                .drain(|mask, name| {
+                    asked |= mask.contains(EventMask::Q_OVERFLOW)
+                        || (is_name(name, REQUEST)
+                            && mask.intersects(
+                                EventMask::CREATE | EventMask::MOVED_TO | EventMask::ATTRIB,
+                            ));
+                })
+                .map_err(LoopError::Watch)?;
+            if asked && self.run.exists(REQUEST)? {
+                if let Some(pids) = self.blocked_while_waiting()? {
+                    tracing::info!(
+                        "suspend (request) blocked by {}",
+                        describe_pids(&self.run, &pids)
+                    );
+                    self.record(Outcome::Blocked { pids })?;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                    if (self.stop.requested)() {
-                        return Ok(false);
-                    }
-                }
-                Err(e) => return Err(self.lock_error(e)),
             }
         }
+    }
+
+    /// During the wait for the blockers, a new request's answer. The
+    /// helper thread may have taken its lock by now (the blockers just
+    /// left): then the answer is left to its word, and the request is
+    /// dropped with the others.
+    fn blocked_while_waiting(&self) -> Result<Option<Vec<u32>>, LoopError> {
+        let pids = self.blockers();
+        if !pids.is_empty() {
+            return Ok(Some(pids));
+        }
+        // Nobody named: look at the lock itself. Our own description
+        // cannot conflict with the helper's (it is the same one), so ask
+        // through a description of our own.
+        let probe = self
+            .run
+            .open_file(DISABLED, Access::READ, None, false)
+            .map_err(LoopError::RunDir)?;
+        let free = lock::try_lock(&probe, LockKind::Exclusive).map_err(|e| self.lock_error(e))?;
+        Ok((!free).then_some(pids))
     }
 
     /// The PIDs holding `disabled`, where `/proc/locks` tells.
@@ -508,21 +600,55 @@ impl<P: Power> Suspender<P> {
         let Ok(meta) = self.disabled.metadata() else {
             return Vec::new();
         };
-        // The holders, not merely who took the lock: flock(1) on a shell's
-        // descriptor exits at once and leaves the lock with the shell.
-        // `/proc/locks` is read in one call, one consistent view; a blocker
-        // that let go since the failed try-lock is simply not named.
+        // The live holders, not merely who took the lock: flock(1) on a
+        // shell's descriptor exits at once and leaves the lock with the
+        // shell. `/proc/locks` is read in one call, one consistent view; a
+        // blocker that let go since the failed try-lock is not named (see
+        // `blocked_by` for what is made of that).
         let mut pids = proclocks::holding_pids(meta.dev(), meta.ino()).unwrap_or_default();
         pids.retain(|&p| p != std::process::id());
         pids
     }
 }
 
-/// Names the blockers; lsus-logind's PID becomes the logind inhibitors it
-/// stands for (`lsus_proto::logind::name_holders`).
+/// Step 3's (and step 7's) question, asked through `try_lock` (true: the
+/// lock is ours, nothing blocks) and `holders` (the live holders of the
+/// lock, from `/proc/locks`). Returns `None` when nothing blocks, else the
+/// holders.
+///
+/// The failed try-lock and the read of `/proc/locks` are two looks at a
+/// moving target: a blocker that lets go between them leaves the lock
+/// free and `/proc/locks` naming nobody. That case is not "blocked by an
+/// unknown process" — nothing blocks any more — so the lock is tried
+/// again. Only when the lock stays taken and still nobody is named, after
+/// a few looks, is the answer "blocked" without a PID: the holder is
+/// invisible to lsusd (a process in another PID namespace, whose locks
+/// the kernel leaves out of this namespace's `/proc/locks`), or blockers
+/// come and go faster than lsusd looks.
+pub(crate) fn blocked_by<E>(
+    mut try_lock: impl FnMut() -> Result<bool, E>,
+    mut holders: impl FnMut() -> Vec<u32>,
+) -> Result<Option<Vec<u32>>, E> {
+    const LOOKS: usize = 3;
+    let mut pids = Vec::new();
+    for _ in 0..LOOKS {
+        if try_lock()? {
+            return Ok(None);
+        }
+        pids = holders();
+        if !pids.is_empty() {
+            break;
+        }
+    }
+    Ok(Some(pids))
+}
+
+/// Names the blockers for log lines: "PID 812 (sh), PID 1290 (rsync)";
+/// lsus-logind's PID becomes the logind inhibitors it stands for
+/// (`lsus_proto::logind::name_holders`).
 fn describe_pids(run: &RunDir, pids: &[u32]) -> String {
     if pids.is_empty() {
-        return "an unknown process".into();
+        return "a process lsusd cannot see (in another PID namespace?)".into();
     }
     let named = logind::name_holders(run, pids, |p| format!("PID {p} ({})", watchers::comm(p)));
     named.join(", ")
@@ -532,10 +658,13 @@ fn describe_pids(run: &RunDir, pids: &[u32]) -> String {
 /// held on it across an lsusd restart stays in force). It keeps one byte
 /// so that a client's read raises inotify `IN_ACCESS`.
 fn open_disabled(run: &RunDir) -> Result<File, LoopError> {
-    let (mut file, replaced) =
+    let (mut file, planted) =
         run.open_regular(DISABLED, Access::READ_WRITE, DISABLED_MODE, false)?;
-    if let Some(what) = replaced {
-        tracing::warn!("{} was {what}; replaced it", run.join(DISABLED).display());
+    if let Some(planted) = planted {
+        tracing::warn!(
+            "{}: found {planted}; created a regular file",
+            run.join(DISABLED).display()
+        );
     }
     let io = |source| RunDirError {
         op: "write",

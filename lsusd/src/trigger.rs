@@ -62,7 +62,7 @@ pub fn look(run: &RunDir, grace: Duration) -> Result<Look, RunDirError> {
                     "ignoring and removing {}: {e}",
                     run.join(IMMEDIATE).display()
                 );
-                run.remove(IMMEDIATE)?;
+                remove(run)?;
                 return Ok(Look::Idle);
             }
         };
@@ -71,7 +71,7 @@ pub fn look(run: &RunDir, grace: Duration) -> Result<Look, RunDirError> {
                 "removing {}: not a regular file",
                 run.join(IMMEDIATE).display()
             );
-            run.remove_any(IMMEDIATE)?;
+            remove(run)?;
             return Ok(Look::Idle);
         }
         let lock_err = |source| RunDirError {
@@ -97,6 +97,18 @@ pub fn look(run: &RunDir, grace: Duration) -> Result<Look, RunDirError> {
         }
         // Replaced meanwhile: look at the new one.
     }
+}
+
+/// Removes whatever stands at `immediate`; a directory that is not empty
+/// is moved aside, and the log says whose it was.
+fn remove(run: &RunDir) -> Result<(), RunDirError> {
+    if let Some(planted) = run.remove_any(IMMEDIATE)? {
+        tracing::warn!(
+            "{} could not be removed: {planted}",
+            run.join(IMMEDIATE).display()
+        );
+    }
+    Ok(())
 }
 
 /// Returns how long ago the file was created or last touched.

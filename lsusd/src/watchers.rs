@@ -47,10 +47,10 @@ pub struct Notified {
 /// Opens `name` for writing, empty (`RunDir::open_regular` truncates only
 /// a file that is not empty already, so the usual case raises no event).
 fn open_regular(run: &RunDir, name: &str) -> Result<File, RunDirError> {
-    let (file, replaced) = run.open_regular(name, Access::WRITE, MODE, true)?;
-    if let Some(what) = replaced {
+    let (file, planted) = run.open_regular(name, Access::WRITE, MODE, true)?;
+    if let Some(planted) = planted {
         tracing::warn!(
-            "{} was {what}; replaced it with a regular file",
+            "{}: found {planted}; created a regular file",
             run.join(name).display()
         );
     }
@@ -105,18 +105,20 @@ fn wait_for_watchers(
                 if stop() {
                     return Ok(());
                 }
+                // The live holders (the shell behind an exited flock(1)),
+                // never a PID that has gone.
                 let meta = file.metadata()?;
-                let pids: Vec<String> = proclocks::holders(meta.dev(), meta.ino())
+                let pids: Vec<String> = proclocks::holding_pids(meta.dev(), meta.ino())
                     .unwrap_or_default()
-                    .iter()
-                    .filter(|h| h.pid != std::process::id())
-                    .map(|h| format!("{} ({})", h.pid, comm(h.pid)))
+                    .into_iter()
+                    .filter(|&pid| pid != std::process::id())
+                    .map(|pid| format!("{pid} ({})", comm(pid)))
                     .collect();
                 tracing::warn!(
                     "still waiting after {:.0?} for watchers to be ready: {}",
                     since.elapsed(),
                     if pids.is_empty() {
-                        "unknown".to_string()
+                        "none that lsusd can see (in another PID namespace?)".to_string()
                     } else {
                         pids.join(", ")
                     }
@@ -129,9 +131,7 @@ fn wait_for_watchers(
 
 /// Returns the command name of `pid`, or `?`.
 pub fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "?".into())
+    proclocks::comm(pid).unwrap_or_else(|| "?".into())
 }
 
 /// What lsusd found of the watchers' files when it started.

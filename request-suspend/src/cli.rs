@@ -10,8 +10,11 @@ use clap::Parser;
 
 /// Ask lsusd for one suspend and report what happened.
 ///
-/// Creates RUN/request and waits until lsusd removes it. Exits 0 only when
-/// the machine really suspended and resumed, 1 when it did not, 2 on error.
+/// Creates RUN/request and waits for lsusd's answer: at once when suspend
+/// is blocked (naming every holder of a block), else when the attempt is
+/// over. Exits 0 only when the machine really suspended and resumed, 1
+/// when it did not, 2 on error. Works with an lsusd that keeps no PID file
+/// (the original), which cannot tell a suspend from an aborted attempt.
 #[derive(Debug, Parser)]
 #[command(name = "request-suspend", version, about, long_about)]
 pub struct Cli {
@@ -37,6 +40,13 @@ pub struct Cli {
     /// lsusd's outcome of that attempt.
     #[arg(long)]
     pub via_logind: bool,
+
+    /// While suspend is blocked, wait until the blockers have gone and ask
+    /// again, then report that attempt ("suspend as soon as the backup
+    /// finishes"). Waits for lsusd's word, never polls; bounded by
+    /// --timeout. Not with --via-logind.
+    #[arg(long, conflicts_with = "via_logind")]
+    pub wait: bool,
 
     /// Print nothing; the exit status tells.
     #[arg(short, long)]

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use libsus::{Error, Outcome, Report, RequestOptions};
 use lsus_proto::logind::name_holders;
+use lsus_proto::proclocks;
 use lsus_proto::rundir::RunDir;
 use request_suspend_cli::Cli;
 
@@ -22,7 +23,6 @@ const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let timeout = cli.timeout;
     if cli.via_logind {
         return through_logind(&cli);
     }
@@ -31,7 +31,11 @@ fn main() -> ExitCode {
         eprintln!("request-suspend: cannot set up signal handling: {e}");
         return ExitCode::from(EXIT_ERROR);
     }
-    match libsus::request_suspend_in(&cli.run_dir, &RequestOptions { timeout }) {
+    let options = RequestOptions {
+        timeout: cli.timeout,
+        when_unblocked: cli.wait,
+    };
+    match libsus::request_suspend_in(&cli.run_dir, &options) {
         Ok(report) => {
             if !cli.quiet {
                 println!("{}", describe(&report, &cli.run_dir));
@@ -64,15 +68,23 @@ fn main() -> ExitCode {
     }
 }
 
-/// Says what happened; a block by lsus-logind is named by the logind
-/// inhibitors it stands for (`blocked by logind inhibitor "WHY" (WHO, PID
-/// N, user U)`), read now from lsus-logind's status file.
+/// Says what happened. A blocked request gets one line per holder,
+/// `blocked by PID N (command)` (the names `lsusctl status` gives), except
+/// that lsus-logind is named by the logind inhibitors it stands for
+/// (`blocked by logind inhibitor "WHY" (WHO, PID N, user U)`), read now
+/// from lsus-logind's status file.
 fn describe(report: &Report, run_dir: &std::path::Path) -> String {
     if let (Some(Outcome::Blocked { pids }), Ok(run)) = (&report.outcome, RunDir::open(run_dir)) {
-        let plain = |p: u32| format!("PID {p}");
-        let names = name_holders(&run, pids, plain);
-        if names.iter().cloned().ne(pids.iter().map(|&p| plain(p))) {
-            return format!("blocked by {}", names.join(", "));
+        if !pids.is_empty() {
+            let named = |p: u32| match proclocks::command(p) {
+                Some(command) => format!("PID {p} ({command})"),
+                None => format!("PID {p} (it has exited since)"),
+            };
+            let lines: Vec<String> = name_holders(&run, pids, named)
+                .into_iter()
+                .map(|n| format!("blocked by {n}"))
+                .collect();
+            return lines.join("\n");
         }
     }
     report.to_string()

@@ -65,7 +65,10 @@ impl InstanceLock {
         // `remove_on_drop`): a lock taken on a file no longer at the name
         // proves nothing, so look again.
         let mut file = loop {
-            let (file, _) = run.open_regular(&file_name, Access::READ_WRITE, 0o644, false)?;
+            let (file, planted) = run.open_regular(&file_name, Access::READ_WRITE, 0o644, false)?;
+            if let Some(planted) = planted {
+                tracing::warn!("{path}: found {planted}; created a regular file");
+            }
             if !try_lock(&file, LockKind::Exclusive).map_err(io)? || run.names(&file_name, &file)? {
                 break file;
             }

@@ -65,7 +65,10 @@ impl StatusFile {
         self.waiting = None;
         self.last_write = Some(now);
         match self.run.write_atomically(self.name, line.as_bytes(), MODE) {
-            Ok(()) => {
+            Ok(planted) => {
+                if let Some(planted) = planted {
+                    tracing::warn!("{}: found {planted}", self.run.join(self.name).display());
+                }
                 self.written = Some(line);
                 self.failing = false;
             }

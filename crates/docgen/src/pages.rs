@@ -159,18 +159,29 @@ systemd-logind(8)
 pub const REQUEST_SUSPEND_1: &str = "# EXIT STATUS
 * 0
   The machine suspended and resumed (or, with lsusd in `--dry-run`, would
-  have).
+  have). With an lsusd that keeps no outcome record (the original, which
+  keeps no `RUN/lsusd.pid` either): a suspend cycle ran to the end, which an
+  aborted attempt also does; the message says so.
 * 1
   It did not: blocked, aborted, a wakeup event, the state write refused, or
-  the request dropped. The reason is printed.
+  the request refused. The reason is printed. A blocked request is answered
+  as soon as lsusd finds the block, with one line `blocked by PID N
+  (command)` for every holder, also when request-suspend itself runs under
+  the block (`lsusctl block -- request-suspend`).
 * 2
-  An error: lsusd is not running, permission denied, time-out.
+  An error: lsusd is not running (no run directory, no `RUN/disabled`, or
+  nobody holds the lock on `RUN/lsusd.pid`), lsusd stopped while the request
+  waited (noticed within a second), permission denied, time-out (the
+  request is withdrawn).
 * 130, 143, 129
   Interrupted by SIGINT (Ctrl-C), SIGTERM or SIGHUP: the request was
   withdrawn (as after a time-out), and that is said on standard error.
 
 # EXAMPLES
     request-suspend && echo slept
+Suspend as soon as the backup has finished:
+    lsusctl block --why backup -- rsync -a /home /mnt/backup &
+    request-suspend --wait
 
 # SEE ALSO
 lsusd(7), lsusd(8), lsusctl(1)

@@ -110,16 +110,70 @@ pub fn parse(text: &str, dev: u64, ino: u64) -> Vec<Holder> {
 }
 
 /// Returns the PIDs of the processes that hold a `flock` lock on the file
-/// `dev`, `ino` (see [`owners`]), sorted, without duplicates.
+/// `dev`, `ino` (see [`owners`]), sorted, without duplicates, and only
+/// those that are alive and carry the lock (or whose descriptors may not
+/// be read): never the PID of a locker that has exited, nor a process
+/// that took over its PID since.
+///
+/// The list may be empty although the file is locked. When it is, the
+/// lock is held by nobody this process can see: a process in another PID
+/// namespace (the kernel leaves its locks out of this namespace's
+/// `/proc/locks`), or one behind a descriptor whose locker has exited and
+/// whose sharers' descriptors may not be read; or the lock was released
+/// between the caller's failed try-lock and this read. The caller decides
+/// what to make of that (lsusd tries the lock again, see its step 3).
 pub fn holding_pids(dev: u64, ino: u64) -> io::Result<Vec<u32>> {
-    let proc = Path::new("/proc");
-    let mut pids: Vec<u32> = holders(dev, ino)?
+    holding_pids_in(
+        Path::new("/proc"),
+        &read_snapshot(Path::new("/proc/locks"))?,
+        dev,
+        ino,
+    )
+}
+
+/// As [`holding_pids`], with the text of `/proc/locks` and a `/proc` tree.
+pub fn holding_pids_in(proc: &Path, locks: &str, dev: u64, ino: u64) -> io::Result<Vec<u32>> {
+    let mut pids: Vec<u32> = parse(locks, dev, ino)
         .iter()
-        .flat_map(|lock| owners(proc, dev, ino, lock))
+        .flat_map(|lock| {
+            owners(proc, dev, ino, lock)
+                .into_iter()
+                .filter(move |&pid| carries(proc, pid, dev, ino, lock) != Some(false))
+        })
         .collect();
     pids.sort_unstable();
     pids.dedup();
     Ok(pids)
+}
+
+/// Returns how a process is named to a person: its command line
+/// (arguments separated by spaces), else its command name, else `None`
+/// when the process is gone. `lsusctl status`, lsusd's log and
+/// `request-suspend` use the same names.
+pub fn command(pid: u32) -> Option<String> {
+    let args = cmdline_args(pid).unwrap_or_default();
+    if !args.is_empty() {
+        return Some(args.join(" "));
+    }
+    comm(pid)
+}
+
+/// Returns `/proc/PID/comm` without its newline, or `None`.
+pub fn comm(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|c| c.trim_end_matches('\n').to_string())
+}
+
+/// Returns the arguments in `/proc/PID/cmdline`, or `None`.
+pub fn cmdline_args(pid: u32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        raw.split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
 }
 
 /// Returns the PIDs of the processes that hold `lock` (a line of
@@ -326,6 +380,20 @@ mod tests {
         assert_eq!(owners(&proc, dev, ino, &shared(170)), [170]);
         assert_eq!(owners(&proc, dev, ino, &shared(999)), [999]);
         assert_eq!(parent(&proc, 160), Some(154));
+
+        // holding_pids names only processes that carry a lock: never the
+        // dead locker 999, nor 170, which has the file open but no lock
+        // (a PID taken over by an unrelated process).
+        let locks = format!(
+            "1: FLOCK  ADVISORY  READ  158 {id} 0 EOF\n\
+             2: FLOCK  ADVISORY  READ  190 {id} 0 EOF\n\
+             3: FLOCK  ADVISORY  READ  999 {id} 0 EOF\n\
+             4: FLOCK  ADVISORY  READ  170 {id} 0 EOF\n"
+        );
+        assert_eq!(
+            holding_pids_in(&proc, &locks, dev, ino).unwrap(),
+            [154, 190]
+        );
     }
 
     /// doc/protocol.md §1.1 for shell, on the real /proc: flock(1) takes the

@@ -79,15 +79,48 @@ impl RunDirError {
     }
 }
 
-/// What stood at a name where a regular file was expected, and was removed.
+/// What stood at a name where a regular file (or a directory) was
+/// expected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replaced {
     /// A symbolic link (never followed).
     Symlink,
     /// A directory.
     Directory,
-    /// Anything else that is not a regular file (FIFO, socket, device).
-    Special,
+    /// A named pipe.
+    Fifo,
+    /// A socket.
+    Socket,
+    /// A device node.
+    Device,
+    /// A regular file (where a directory was expected).
+    File,
+}
+
+impl Replaced {
+    /// Returns the kind of file that `st_mode` describes.
+    pub fn of(mode: u32) -> Replaced {
+        match SFlag::from_bits_truncate(mode) & SFlag::S_IFMT {
+            SFlag::S_IFLNK => Replaced::Symlink,
+            SFlag::S_IFDIR => Replaced::Directory,
+            SFlag::S_IFIFO => Replaced::Fifo,
+            SFlag::S_IFSOCK => Replaced::Socket,
+            SFlag::S_IFREG => Replaced::File,
+            _ => Replaced::Device,
+        }
+    }
+
+    /// Returns one word for the kind, as used in a moved-aside name.
+    pub fn word(self) -> &'static str {
+        match self {
+            Replaced::Symlink => "symlink",
+            Replaced::Directory => "directory",
+            Replaced::Fifo => "fifo",
+            Replaced::Socket => "socket",
+            Replaced::Device => "device",
+            Replaced::File => "file",
+        }
+    }
 }
 
 impl std::fmt::Display for Replaced {
@@ -95,8 +128,41 @@ impl std::fmt::Display for Replaced {
         f.write_str(match self {
             Replaced::Symlink => "a symbolic link",
             Replaced::Directory => "a directory",
-            Replaced::Special => "a special file",
+            Replaced::Fifo => "a FIFO",
+            Replaced::Socket => "a socket",
+            Replaced::Device => "a device node",
+            Replaced::File => "a regular file",
         })
+    }
+}
+
+/// Something that stood at a name a daemon writes, and was moved aside
+/// (renamed to `NAME.planted-KIND.EPOCH`, never followed, never deleted:
+/// its owner may want it back, and an administrator may want to know).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planted {
+    /// What it was.
+    pub kind: Replaced,
+    /// Who owned it.
+    pub uid: u32,
+    /// Its name now, in the same directory.
+    pub moved_to: String,
+}
+
+impl std::fmt::Display for Planted {
+    /// "a directory owned by alice (uid 1000), moved aside to
+    /// disabled.planted-directory.1764067200"
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(self.uid))
+            .ok()
+            .flatten()
+            .map(|u| u.name);
+        write!(f, "{} owned by ", self.kind)?;
+        match user {
+            Some(name) => write!(f, "{name} (uid {})", self.uid)?,
+            None => write!(f, "uid {}", self.uid)?,
+        }
+        write!(f, ", moved aside to {}", self.moved_to)
     }
 }
 
@@ -174,21 +240,34 @@ impl RunDir {
     /// `create`, a missing one is made with those permission bits (see
     /// [`give_mode`]: the set-group-ID bit is never asked for, a
     /// subdirectory of a set-group-ID directory inherits it), and anything
-    /// else standing at the name is removed first; without, a missing one
-    /// is an `ENOENT` error.
+    /// else standing at the name is moved aside first (see
+    /// [`RunDir::subdir_replacing`]); without, a missing one is an `ENOENT`
+    /// error.
     pub fn subdir(&self, name: &str, create: Option<u32>) -> Result<RunDir, RunDirError> {
+        self.subdir_replacing(name, create).map(|(dir, _)| dir)
+    }
+
+    /// As [`RunDir::subdir`], and returns what was moved aside, if anything,
+    /// so that the caller can log it.
+    pub fn subdir_replacing(
+        &self,
+        name: &str,
+        create: Option<u32>,
+    ) -> Result<(RunDir, Option<Planted>), RunDirError> {
+        let mut planted = None;
         let fd = match (self.subdir_fd(name, create), create) {
             (Err(e), Some(_)) if matches!(e.errno(), Some(libc::ELOOP | libc::ENOTDIR)) => {
-                self.remove_any(name)?;
+                planted = self.move_aside(name)?;
                 self.subdir_fd(name, create)
             }
             (other, _) => other,
         }?;
-        Ok(RunDir {
+        let dir = RunDir {
             path: self.join(name),
             dir: fd,
             staged: false,
-        })
+        };
+        Ok((dir, planted))
     }
 
     fn subdir_fd(&self, name: &str, create: Option<u32>) -> Result<OwnedFd, RunDirError> {
@@ -308,17 +387,17 @@ impl RunDir {
     /// Opens `name` as a regular file, creating it with `mode` if missing.
     ///
     /// Whatever else stands at the name (a symbolic link, a directory, a
-    /// FIFO…) is removed first and a fresh regular file is created; what
-    /// was removed is returned so the caller can log it. A link's target is
-    /// never touched.
+    /// FIFO, a socket…) is moved aside first (see [`RunDir::move_aside`])
+    /// and a fresh regular file is created; what was moved is returned so
+    /// the caller can log it. A link's target is never touched.
     pub fn open_regular(
         &self,
         name: &str,
         access: Access,
         mode: u32,
         truncate: bool,
-    ) -> Result<(File, Option<Replaced>), RunDirError> {
-        let mut replaced = None;
+    ) -> Result<(File, Option<Planted>), RunDirError> {
+        let mut planted = None;
         for _ in 0..4 {
             // Never O_TRUNC: on a file that is empty already it is still an
             // IN_MODIFY in the run directory, which wakes every watcher.
@@ -331,28 +410,58 @@ impl RunDir {
                             nix::unistd::ftruncate(&file, 0)
                                 .map_err(|e| io_err("truncate", self.join(name), e))?;
                         }
-                        return Ok((file, replaced));
+                        return Ok((file, planted));
                     }
-                    replaced = Some(Replaced::Special);
-                    self.remove_any(name)?;
+                    planted = self.move_aside(name)?.or(planted);
                 }
-                Err(e) if e.errno() == Some(libc::ELOOP) => {
-                    replaced = Some(Replaced::Symlink);
-                    self.remove_any(name)?;
-                }
-                Err(e) if e.errno() == Some(libc::EISDIR) => {
-                    replaced = Some(Replaced::Directory);
-                    self.remove_any(name)?;
-                }
-                // A FIFO without a reader, or a socket.
-                Err(e) if e.errno() == Some(libc::ENXIO) => {
-                    replaced = Some(Replaced::Special);
-                    self.remove_any(name)?;
+                // A link (ELOOP), a directory (EISDIR), a FIFO without a
+                // reader or a socket (ENXIO).
+                Err(e) if matches!(e.errno(), Some(libc::ELOOP | libc::EISDIR | libc::ENXIO)) => {
+                    planted = self.move_aside(name)?.or(planted);
                 }
                 Err(e) => return Err(e),
             }
         }
         Err(io_err("replace", self.join(name), Errno::EAGAIN))
+    }
+
+    /// Renames whatever stands at `name` to `NAME.planted-KIND.EPOCH` (with
+    /// `-N` added if that is taken), in the same directory, never
+    /// replacing anything. Returns what was moved, or `None` if nothing
+    /// stands at `name`.
+    ///
+    /// Used for anything that is not what a daemon expects at a name it
+    /// writes: a non-empty directory cannot be removed at all, and deleting
+    /// another user's FIFO, socket or files would destroy what may be
+    /// evidence or somebody's work. The new name says what happened.
+    pub fn move_aside(&self, name: &str) -> Result<Option<Planted>, RunDirError> {
+        let Some(st) = self.stat(name)? else {
+            return Ok(None);
+        };
+        let kind = Replaced::of(st.st_mode);
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        for n in 0..100u32 {
+            let new = match n {
+                0 => format!("{name}.planted-{}.{stamp}", kind.word()),
+                n => format!("{name}.planted-{}.{stamp}-{n}", kind.word()),
+            };
+            let flags = nix::fcntl::RenameFlags::RENAME_NOREPLACE;
+            match nix::fcntl::renameat2(self.raw(), name, self.raw(), new.as_str(), flags) {
+                Ok(()) => {
+                    return Ok(Some(Planted {
+                        kind,
+                        uid: st.st_uid,
+                        moved_to: new,
+                    }))
+                }
+                Err(Errno::EEXIST | Errno::ENOTEMPTY) => continue,
+                Err(Errno::ENOENT) => return Ok(None),
+                Err(e) => return Err(io_err("move aside", self.join(name), e)),
+            }
+        }
+        Err(io_err("move aside", self.join(name), Errno::EEXIST))
     }
 
     /// Returns the status of `name` (not following a link), or `None` if
@@ -401,14 +510,18 @@ impl RunDir {
     }
 
     /// Removes `name` whatever it is (file, link, FIFO, socket, empty
-    /// directory). Missing is fine.
-    pub fn remove_any(&self, name: &str) -> Result<(), RunDirError> {
+    /// directory). Missing is fine. A directory that is not empty cannot be
+    /// removed: it is moved aside ([`RunDir::move_aside`]) and returned, so
+    /// the caller can log it.
+    pub fn remove_any(&self, name: &str) -> Result<Option<Planted>, RunDirError> {
         match nix::unistd::unlinkat(self.raw(), name, UnlinkatFlags::NoRemoveDir) {
-            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Ok(()) | Err(Errno::ENOENT) => Ok(None),
             Err(Errno::EISDIR) | Err(Errno::EPERM) => {
-                nix::unistd::unlinkat(self.raw(), name, UnlinkatFlags::RemoveDir)
-                    .or_else(|e| if e == Errno::ENOENT { Ok(()) } else { Err(e) })
-                    .map_err(|e| io_err("remove", self.join(name), e))
+                match nix::unistd::unlinkat(self.raw(), name, UnlinkatFlags::RemoveDir) {
+                    Ok(()) | Err(Errno::ENOENT) => Ok(None),
+                    Err(Errno::ENOTEMPTY | Errno::EEXIST) => self.move_aside(name),
+                    Err(e) => Err(io_err("remove", self.join(name), e)),
+                }
             }
             Err(e) => Err(io_err("remove", self.join(name), e)),
         }
@@ -430,12 +543,16 @@ impl RunDir {
     /// be used (something else stands at its name), the temporary file is
     /// written in the run directory itself. A stale temporary file is
     /// removed first and never written through.
+    ///
+    /// A directory standing at `name` (a rename cannot replace it) is moved
+    /// aside ([`RunDir::move_aside`]) and returned, so the caller can log
+    /// it; a FIFO, socket or link there is replaced by the rename itself.
     pub fn write_atomically(
         &self,
         name: &str,
         contents: &[u8],
         mode: u32,
-    ) -> Result<(), RunDirError> {
+    ) -> Result<Option<Planted>, RunDirError> {
         let tmp = format!(".{name}.tmp");
         let staging = self.staging();
         let dir = staging.as_ref().map_or(self.raw(), |d| Some(d.as_raw_fd()));
@@ -454,8 +571,16 @@ impl RunDir {
         // SAFETY: `openat` just returned this descriptor and nothing else owns it.
         let file = unsafe { File::from_raw_fd(fd) };
         write_all(file, contents, path())?;
-        nix::fcntl::renameat(dir, tmp.as_str(), self.raw(), name)
-            .map_err(|e| io_err("rename", path(), e))
+        let rename = || nix::fcntl::renameat(dir, tmp.as_str(), self.raw(), name);
+        match rename() {
+            Ok(()) => Ok(None),
+            Err(Errno::EISDIR | Errno::ENOTEMPTY | Errno::EEXIST) => {
+                let planted = self.move_aside(name)?;
+                rename().map_err(|e| io_err("rename", path(), e))?;
+                Ok(planted)
+            }
+            Err(e) => Err(io_err("rename", path(), e)),
+        }
     }
 
     /// Opens (creating it if need be) the subdirectory [`STAGING`]; `None`
@@ -562,7 +687,7 @@ mod tests {
         let (mut f, replaced) = run
             .open_regular("watching-next", Access::READ_WRITE, 0o644, true)
             .unwrap();
-        assert_eq!(replaced, Some(Replaced::Symlink));
+        assert_eq!(replaced.map(|p| p.kind), Some(Replaced::Symlink));
         f.write_all(b"x").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
         assert!(!std::fs::symlink_metadata(run.join("watching-next"))
@@ -572,14 +697,58 @@ mod tests {
     }
 
     #[test]
-    fn fifo_and_directory_are_replaced() {
+    fn fifo_socket_and_full_directory_are_moved_aside_with_their_owner() {
         let (_t, run) = dir();
         nix::unistd::mkfifo(&run.join("a"), Mode::from_bits_truncate(0o600)).unwrap();
         std::fs::create_dir(run.join("b")).unwrap();
-        let (_, r) = run.open_regular("a", Access::WRITE, 0o644, false).unwrap();
-        assert_eq!(r, Some(Replaced::Special));
-        let (_, r) = run.open_regular("b", Access::WRITE, 0o644, false).unwrap();
-        assert_eq!(r, Some(Replaced::Directory));
+        std::fs::write(run.join("b").join("inside"), b"x").unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(run.join("c")).unwrap();
+        let me = nix::unistd::getuid().as_raw();
+        for (name, kind) in [
+            ("a", Replaced::Fifo),
+            ("b", Replaced::Directory),
+            ("c", Replaced::Socket),
+        ] {
+            let (_, p) = run.open_regular(name, Access::WRITE, 0o644, false).unwrap();
+            let p = p.unwrap();
+            assert_eq!((p.kind, p.uid), (kind, me));
+            assert!(p
+                .moved_to
+                .starts_with(&format!("{name}.planted-{}.", kind.word())));
+            assert!(run.stat(&p.moved_to).unwrap().is_some(), "{p}");
+            assert!(p.to_string().contains(&format!("uid {me}")), "{p}");
+            assert!(std::fs::metadata(run.join(name)).unwrap().is_file());
+        }
+        // the directory's content is kept
+        let moved: Vec<_> = std::fs::read_dir(run.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("b.planted-directory."))
+            .collect();
+        assert_eq!(moved.len(), 1);
+        assert!(run.join(&moved[0]).join("inside").exists());
+        // a second planting gets a name of its own
+        std::fs::remove_file(run.join("b")).unwrap();
+        std::fs::create_dir(run.join("b")).unwrap();
+        std::fs::write(run.join("b").join("inside"), b"y").unwrap();
+        let (_, p) = run.open_regular("b", Access::WRITE, 0o644, false).unwrap();
+        assert_ne!(p.unwrap().moved_to, moved[0]);
+    }
+
+    #[test]
+    fn remove_any_and_write_atomically_move_a_full_directory_aside() {
+        let (_t, run) = dir();
+        std::fs::create_dir(run.join("request")).unwrap();
+        std::fs::write(run.join("request").join("x"), b"").unwrap();
+        let p = run.remove_any("request").unwrap().unwrap();
+        assert_eq!(p.kind, Replaced::Directory);
+        assert!(!run.exists("request").unwrap());
+        assert_eq!(run.remove_any("request").unwrap(), None);
+        std::fs::create_dir(run.join("outcome")).unwrap();
+        std::fs::write(run.join("outcome").join("x"), b"").unwrap();
+        let p = run.write_atomically("outcome", b"one\n", 0o644).unwrap();
+        assert_eq!(p.map(|p| p.kind), Some(Replaced::Directory));
+        assert_eq!(std::fs::read(run.join("outcome")).unwrap(), b"one\n");
     }
 
     #[test]

@@ -307,3 +307,83 @@ fn replaced_disabled_is_recreated_at_the_next_cycle() {
     let meta = std::fs::symlink_metadata(r.dir.join("disabled")).unwrap();
     assert!(meta.file_type().is_file() && meta.len() == 1);
 }
+
+#[test]
+fn blocked_answer_is_recorded_before_the_blockers_leave() {
+    let mut r = rig(Config::default());
+    let dir = r.dir.clone();
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let holder = thread::spawn(move || {
+        let b = Blocker::open_in(&dir).unwrap();
+        let g = b.block().unwrap();
+        locked_tx.send(()).unwrap();
+        // The record is there while we still hold the block.
+        let outcome = dir.join("outcome");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut seen = String::new();
+        while std::time::Instant::now() < deadline {
+            seen = std::fs::read_to_string(&outcome).unwrap_or_default();
+            if seen.contains("outcome=blocked") {
+                break;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        // A second request during the wait gets its own answer at once.
+        let before = seen.clone();
+        std::fs::remove_file(dir.join(REQUEST)).unwrap();
+        std::fs::write(dir.join(REQUEST), b"").unwrap();
+        let mut second = String::new();
+        while std::time::Instant::now() < deadline {
+            second = std::fs::read_to_string(&outcome).unwrap_or_default();
+            if second != before {
+                break;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        drop(g);
+        (seen, second)
+    });
+    locked_rx.recv().unwrap();
+    r.request();
+    let record = r.s.cycle().unwrap().expect("a record");
+    let (seen, second) = holder.join().unwrap();
+    assert!(matches!(record.outcome, Outcome::Blocked { .. }));
+    assert!(
+        seen.starts_with("seq=1 ") && seen.contains("outcome=blocked"),
+        "{seen}"
+    );
+    assert!(
+        second.starts_with("seq=2 ") && second.contains("outcome=blocked"),
+        "{second}"
+    );
+    assert!(!r.dir.join(REQUEST).exists(), "every request is dropped");
+    assert!(r.sim.entered().is_empty());
+}
+
+#[test]
+fn a_blocker_gone_between_try_lock_and_proc_locks_is_not_a_block() {
+    use super::blocked_by;
+    // try-lock fails, /proc/locks names nobody, the lock is free now.
+    let mut tries = vec![false, true].into_iter();
+    let got: Result<_, ()> = blocked_by(|| Ok(tries.next().unwrap()), Vec::new);
+    assert_eq!(got, Ok(None));
+    // Named at once.
+    let got: Result<_, ()> = blocked_by(|| Ok(false), || vec![7]);
+    assert_eq!(got, Ok(Some(vec![7])));
+    // Named on the second look.
+    let mut looks = vec![vec![], vec![9]].into_iter();
+    let got: Result<_, ()> = blocked_by(|| Ok(false), || looks.next().unwrap());
+    assert_eq!(got, Ok(Some(vec![9])));
+    // Taken and never named (a holder in another PID namespace): blocked,
+    // without a PID, after a few looks, not a spin.
+    let mut n = 0;
+    let got: Result<_, ()> = blocked_by(
+        || {
+            n += 1;
+            Ok(false)
+        },
+        Vec::new,
+    );
+    assert_eq!(got, Ok(Some(vec![])));
+    assert_eq!(n, 3);
+}
