@@ -231,6 +231,8 @@ fn lsusd_killed_while_a_request_waits_is_exit_2() {
 /// the rename of `watching-next`, two bytes) and removes `request`.
 struct Original {
     stop: Arc<AtomicBool>,
+    /// How many requests it found blocked (for the test to synchronise on).
+    blocked: Arc<std::sync::atomic::AtomicUsize>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -244,6 +246,8 @@ impl Original {
         fs::write(run.join("watching-next"), b"").unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let blocked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = blocked.clone();
         let run = run.to_path_buf();
         let mut watch =
             lsus_proto::dirwatch::DirWatch::new(&run, inotify::WatchMask::CREATE).unwrap();
@@ -257,6 +261,7 @@ impl Original {
                     continue;
                 }
                 if !try_lock(&disabled, LockKind::Exclusive).unwrap() {
+                    seen.fetch_add(1, Ordering::SeqCst);
                     lock(&disabled, LockKind::Exclusive).unwrap();
                     unlock(&disabled).unwrap();
                     let _ = fs::remove_file(run.join("request"));
@@ -278,6 +283,7 @@ impl Original {
         });
         Original {
             stop,
+            blocked,
             thread: Some(thread),
         }
     }
@@ -295,7 +301,7 @@ impl Drop for Original {
 #[test]
 fn an_lsusd_without_pid_file_is_served_as_the_original() {
     let env = Env::new();
-    let _original = Original::start(&env.run);
+    let original = Original::start(&env.run);
     assert!(!env.path("lsusd.pid").exists());
     let inode = env.watching_inode();
     let out = env.request(&[]);
@@ -310,8 +316,8 @@ fn an_lsusd_without_pid_file_is_served_as_the_original() {
     // Blocked: refused once the blocker leaves (the original answers then).
     let shell = shell_blocker(&env);
     let req = env.request_spawn();
-    env.wait_for("the request made", DEADLINE, || {
-        env.path("request").exists()
+    env.wait_for("the original to find the request blocked", DEADLINE, || {
+        original.blocked.load(Ordering::SeqCst) == 1
     });
     release(shell);
     let out = req.wait_with_output().unwrap();

@@ -235,34 +235,16 @@ fn request_expect(env: &Env, code: i32, suspended: bool) {
     assert_eq!(env.state().contains("mem"), suspended, "{}", env.dump());
 }
 
-/// Waits for a spawned request-suspend and returns its exit code.
-fn wait_request(env: &Env, req: &mut std::process::Child) -> Option<i32> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(s) = req.try_wait().unwrap() {
-            return s.code();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "request never ended\n{}",
-            env.dump()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Checks that a request made now waits while suspend is blocked: lsusd
-/// finds `disabled` locked, waits, and the state file stays untouched.
-fn spawn_blocked_request(env: &Env) -> std::process::Child {
-    let mut req = env.request_spawn();
-    env.assert_stays("suspend blocked", Duration::from_millis(500), || {
-        env.state().is_empty()
-    });
-    assert!(
-        req.try_wait().unwrap().is_none(),
-        "request ended while blocked"
-    );
-    req
+/// Checks that a request made now is refused at once because wakealarmd
+/// blocks suspend: request-suspend exits 1 naming wakealarmd, and the
+/// state file stays untouched.
+fn blocked_request(env: &Env) {
+    let out = env.request(&[]);
+    let pid = env.daemons[wakealarmd_index(env)].child.id();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{said}\n{}", env.dump());
+    assert!(said.contains(&format!("blocked by PID {pid} (")), "{said}");
+    assert!(env.state().is_empty(), "{}", env.dump());
 }
 
 #[test]
@@ -276,22 +258,18 @@ fn near_alarm_blocks_suspend_until_fired_and_closed() {
     // it is ready, so this attempt is refused.
     request_expect(&env, 1, false);
     env.wait_log("wakealarmd", "keeping the system awake", DEADLINE);
-    // While the block is kept, a new request waits in lsusd…
-    let mut req = spawn_blocked_request(&env);
+    // While the block is kept, a new request is refused, naming wakealarmd…
+    blocked_request(&env);
     assert_eq!(c.line(DEADLINE), "Now");
     // … also after Now: the connection blocks until it closes.
-    env.assert_stays("blocked after Now", Duration::from_millis(500), || {
-        env.state().is_empty()
-    });
-    assert!(
-        req.try_wait().unwrap().is_none(),
-        "request ended while blocked"
-    );
+    blocked_request(&env);
     drop(c);
-    // The blockers are gone: lsusd drops the request made while blocked.
-    assert_eq!(wait_request(&env, &mut req), Some(1), "{}", env.dump());
-    assert!(env.state().is_empty(), "no suspend\n{}", env.dump());
     env.wait_log("wakealarmd", "suspend allowed", DEADLINE);
+    // The blockers are gone: lsusd dropped the requests made while blocked.
+    env.wait_for("the blocked requests dropped", DEADLINE, || {
+        !env.path("request").exists()
+    });
+    assert!(env.state().is_empty(), "no suspend\n{}", env.dump());
     // The RTC was left alone: the alarm was too close.
     let mut buf = [0u8; 16];
     assert!(fifo.read(&mut buf).is_err(), "nothing written to the RTC");
@@ -306,10 +284,12 @@ fn fresh_connection_blocks_suspend_until_it_writes_a_time() {
     let mut c = Raw::greeted(&env);
     request_expect(&env, 1, false);
     env.wait_log("wakealarmd", "a connection blocks suspend", DEADLINE);
-    let mut req = spawn_blocked_request(&env);
+    blocked_request(&env);
     // A time far away unblocks: lsusd drops the request made while blocked.
     c.set(now_secs() + 60);
-    assert_eq!(wait_request(&env, &mut req), Some(1), "{}", env.dump());
+    env.wait_for("the blocked request dropped", DEADLINE, || {
+        !env.path("request").exists()
+    });
     assert!(env.state().is_empty());
     // The next request suspends, with the RTC programmed.
     request_expect(&env, 0, true);

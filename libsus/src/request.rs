@@ -376,7 +376,13 @@ pub fn request_suspend_in(dir: &Path, options: &RequestOptions) -> Result<Report
             Some(o) => matches!(o, Outcome::Blocked { .. }),
             None => !cycle_ran,
         };
-        if options.when_unblocked && refused {
+        // Our lsusd answers every request it sees, with a record or a
+        // cycle. A request that went without either was dropped unseen:
+        // made as the blockers left (lsusd removes `request` then), or
+        // removed by another client, or by an lsusd restarting. Nothing
+        // happened; ask again.
+        let unanswered = outcome.is_none() && !cycle_ran && lsusd == Lsusd::Locked;
+        if unanswered || (options.when_unblocked && refused) {
             continue;
         }
         return Ok(Report { outcome, cycle_ran });

@@ -230,6 +230,9 @@ pub fn lsusd(cfg: &Config, rep: &mut Report) -> Result<()> {
             values,
         );
         complete_p50.push((n, complete.pct(50.0)));
+        if n == 0 {
+            blocked_answer(cfg, rep)?;
+        }
     }
     let p = |n| complete_p50.iter().find(|(k, _)| *k == n).map(|&(_, d)| d);
     if let (Some(p100), Some(p1000)) = (p(100), p(1000)) {
@@ -267,6 +270,83 @@ pub fn lsusd(cfg: &Config, rep: &mut Report) -> Result<()> {
             ],
         );
     }
+    Ok(())
+}
+
+/// The answer to a blocked request (issue #12): request-suspend, the real
+/// binary, against lsusd while a shared lock is held on `disabled`. lsusd
+/// writes the `blocked` outcome record as soon as it finds the block and
+/// request-suspend exits 1 on it. Two measures per request: from the
+/// record's time stamp (taken by lsusd right after its failed try-lock,
+/// millisecond resolution) to request-suspend's exit, and from spawning
+/// request-suspend to its exit (process start-up included).
+fn blocked_answer(cfg: &Config, rep: &mut Report) -> Result<()> {
+    use crate::error::Context;
+    let n = cfg.pick(10, 50);
+    progress(format!("lsusd, blocked: {n} requests"));
+    let mut env = Env::new(&cfg.opts)?;
+    env.start_lsusd()?;
+    let disabled = std::fs::File::open(env.path("disabled"))
+        .ctx(|| format!("cannot open {}", env.path("disabled").display()))?;
+    lsus_proto::lock::lock(&disabled, lsus_proto::lock::LockKind::Shared)
+        .ctx(|| "cannot take a shared lock on disabled".into())?;
+    let bin = cfg.opts.bin_dir.join("request-suspend");
+    let mut after_check = Vec::with_capacity(n);
+    let mut total = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        let out = std::process::Command::new(&bin)
+            .arg("--run-dir")
+            .arg(&env.run)
+            .args(["--timeout", "10"])
+            .output()
+            .ctx(|| format!("cannot run {}", bin.display()))?;
+        let (ended, took) = (SystemTime::now(), start.elapsed());
+        if out.status.code() != Some(1) {
+            return plumbing(format!(
+                "request-suspend under a block exited {:?}, not 1: {}{}\n{}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                env.diagnose()
+            ));
+        }
+        let record: lsus_proto::outcome::Record = std::fs::read_to_string(env.path("outcome"))
+            .ctx(|| "cannot read the outcome record".into())?
+            .parse()
+            .map_err(|e| Error::Plumbing(format!("{e}")))?;
+        after_check.push(ended.duration_since(record.time).unwrap_or_default());
+        total.push(took);
+    }
+    drop(disabled);
+    env.stop();
+    let (after_check, total) = (Samples::new(after_check), Samples::new(total));
+    let under = after_check.pct(99.0) < Duration::from_millis(100);
+    rep.row(
+        "lsusd",
+        "blocked request",
+        "lsusd's check (outcome record) → request-suspend exit 1, p50 / p90 / p99",
+        triple(&after_check),
+        "p99 < 100 ms",
+        verdict(under),
+        vec![
+            ("p50_ms", after_check.pct(50.0).as_secs_f64() * 1e3),
+            ("p99_ms", after_check.pct(99.0).as_secs_f64() * 1e3),
+            ("requests", after_check.len() as f64),
+        ],
+    );
+    rep.row(
+        "lsusd",
+        "blocked request",
+        "request-suspend start → exit 1 (process start-up included), p50 / p90 / p99",
+        triple(&total),
+        "",
+        Verdict::Info,
+        vec![
+            ("p50_ms", total.pct(50.0).as_secs_f64() * 1e3),
+            ("p99_ms", total.pct(99.0).as_secs_f64() * 1e3),
+        ],
+    );
     Ok(())
 }
 

@@ -126,15 +126,26 @@ request_ended() {
     say "request-suspend ($1) exited $RC: $(tr '\n' ' ' <"$L/$1.log")"
 }
 
-# release_blocker_refuses NAME: the guest's blocker.sh releases its lock;
-# the request NAME, spawned while it was held, must end refused (exit 1,
-# the block named) with no suspend counted
-release_blocker_refuses() {
+# blocked_request NAME: a request made while the guest's blocker.sh holds
+# its lock is answered at once (doc/protocol.md §2 step 3): exit 1, the
+# blocker's shell named (not the flock(1) that took the lock and exited),
+# no suspend counted
+blocked_request() {
+    mark "request $1"
+    spawn "$1" request-suspend --run-dir "$RUN" --timeout 40
+    request_ended "$1"
+    check "request-suspend exits 1 at once while blocked (got $RC)" [ "$RC" = 1 ]
+    check "request-suspend names the blocker's shell, PID $(pid_of blocker)" \
+        log_has "$1" "^blocked by PID $(pid_of blocker) \\(sh /scenarios/blocker.sh blocker\\)\$"
+    check "no suspend counted (+$(suspends_since_start))" [ "$(suspends_since_start)" = 0 ]
+}
+
+# release_blocker: the guest's blocker.sh releases its lock; lsusd drops
+# the request made while it was held, without a suspend
+release_blocker() {
     touch "$L/blocker.release"
     check "blocker released its lock" wait_log 5 blocker '^released'
-    request_ended "$1"
-    check "request-suspend exits 1 after the blocker went away (got $RC)" [ "$RC" = 1 ]
-    check "request-suspend reports the block" log_has "$1" '[Bb]lock'
+    check "the request made while blocked is dropped" wait_for 5 absent "$RUN/request"
     check "no suspend counted (+$(suspends_since_start))" [ "$(suspends_since_start)" = 0 ]
 }
 
@@ -184,6 +195,8 @@ rtc_wakeups() { cat /sys/class/rtc/rtc0/device/wakeup/wakeup*/event_count 2>/dev
 
 # before A B: line numbers A and B are both known and A < B
 before() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" -lt "$2" ]; }
+# absent PATH: nothing stands at PATH
+absent() { [ ! -e "$1" ]; }
 # line_of NAME PATTERN [EXCLUDE]: number of the first line of NAME's output
 # matching PATTERN (and not EXCLUDE), case-insensitive
 line_of() {
@@ -207,7 +220,7 @@ start_watcher() {
 
 # start_blocker: start blocker.sh (flock(1) on the shell's descriptor of
 # RUN/disabled) as "blocker" and wait until it holds its lock; see
-# release_blocker_refuses
+# blocked_request, release_blocker
 start_blocker() {
     spawn blocker sh /scenarios/blocker.sh blocker
     check "blocker holds its shared lock" wait_log 5 blocker '^blocking'

@@ -71,14 +71,12 @@ check "json: lsused and wakealarmd with their counts" \
 # safety net only: if lsusd wrongly suspended now, the RTC wakes the guest in
 # 30 s and the checks below fail, instead of the guest sleeping forever
 rtc_arm 30
-mark "request r1"
-spawn r1 request-suspend --run-dir "$RUN" --timeout 40
+blocked_request r1
 check "lsusd logged that suspend is blocked" wait_log 10 lsusd 'blocked by'
 ctl st2 status
 check "status: still blocked by the shell, and the request is pending" \
     sh -c "grep -q '^  PID $bpid ' $L/st2.log && grep -q '^request: pending\$' $L/st2.log"
-check "request-suspend still waits while the blocker holds its lock" alive r1
-release_blocker_refuses r1
+release_blocker
 
 # ---- one real suspend, woken by the RTC ----------------------------------------------
 first_suspend r2 3
