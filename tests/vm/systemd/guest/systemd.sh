@@ -1,0 +1,99 @@
+# The guest library of the systemd flavour: sourced by /scenarios/N-*.sh of
+# tests/vm/systemd/scenarios inside the systemd guest (bash is not needed:
+# dash runs it). It sources lib.sh, the library both flavours share
+# (LSUS-CHECK/LSUS-RESULT output, wait_for, spawn, request, rtc and
+# kernel-log figures), and adds what concerns the installed units.
+#
+# The daemons here are the ones systemd started from the units that
+# systemd/install.sh installed (enabled with systemctl enable): scenarios
+# never start lsusd, lsused or wakealarmd themselves.
+. /scenarios/lib.sh
+
+UNITS="lsusd lsused wakealarmd"
+
+# prop UNIT PROPERTY: a property of UNIT.service (systemctl show -P)
+prop() { systemctl show -P "$2" "$1.service"; }
+# unit_running UNIT: active (running)
+unit_running() { [ "$(prop "$1" ActiveState)/$(prop "$1" SubState)" = active/running ]; }
+# unit_state UNIT: "ActiveState/SubState NRestarts=N MainPID=P", for messages
+unit_state() { echo "$(prop "$1" ActiveState)/$(prop "$1" SubState) NRestarts=$(prop "$1" NRestarts) MainPID=$(prop "$1" MainPID)"; }
+# main_pid UNIT
+main_pid() { prop "$1" MainPID; }
+
+# wait_units [SECONDS]: the three units are active (running); fails the
+# scenario (finish) if one is not
+wait_units() {
+    for _u in $UNITS; do
+        if wait_for "${1:-60}" unit_running "$_u"; then
+            ok "$_u.service is active (running): $(unit_state "$_u")"
+        else
+            bad "$_u.service is active (running): $(unit_state "$_u")"
+            systemctl status --no-pager "$_u.service" 2>&1 | sed 's/^/    | /'
+            finish
+        fi
+    done
+}
+
+# journal UNIT PRIORITY: the messages of UNIT.service in this boot at
+# PRIORITY or more urgent (journalctl -p), without decoration
+journal() { journalctl -b -q --no-pager -o cat -p "$2" -u "$1.service"; }
+# journal_has UNIT PRIORITY PATTERN: one of those messages matches the
+# extended regular expression PATTERN
+journal_has() { journal "$1" "$2" | grep -Eq -- "$3"; }
+# no_warnings: journalctl -p warning is empty for the three units
+no_warnings() {
+    _w=$(journalctl -b -q --no-pager -o short-monotonic -p warning -u lsusd.service -u lsused.service -u wakealarmd.service)
+    if [ -z "$_w" ]; then
+        ok "journalctl -p warning is empty for lsusd, lsused and wakealarmd"
+    else
+        bad "journalctl -p warning is empty for lsusd, lsused and wakealarmd; it holds:"
+        printf '%s\n' "$_w" | sed 's/^/    | /'
+    fi
+}
+
+# as USER COMMAND...: run COMMAND as USER (with USER's groups)
+as() {
+    _u=$1
+    shift
+    runuser -u "$_u" -- env LSUSD_RUN_DIR="$RUN" PATH="$PATH" "$@"
+}
+# member NAME: make a user NAME in the group suspend (useradd), as an
+# administrator would: useradd -m -G suspend NAME
+member() { useradd -m -G suspend "$1" && ok "useradd -G suspend $1"; }
+
+# ctl NAME ARGS...: `lsusctl ARGS...` as root, output in $L/NAME.log (so that
+# log_has NAME works) and on the console; sets CTL_RC
+ctl() {
+    _c=$1
+    shift
+    lsusctl "$@" >"$L/$_c.log" 2>&1
+    CTL_RC=$?
+    say "lsusctl $* (exit $CTL_RC):"
+    sed 's/^/    | /' "$L/$_c.log"
+}
+not() { ! "$@"; }
+
+# alarm_suspend NAME [SECONDS]: a real suspend woken by a wake alarm set
+# through wakealarmd: alarm_test (as NAME-alarm) asks for a time SECONDS
+# (default 6) ahead, then request-suspend (as NAME) must exit 0, the kernel
+# count one more suspend and the alarm client get Now
+alarm_suspend() {
+    _s0=$(suspends)
+    spawn "$1-alarm" alarm_test "${2:-6}"
+    check "alarm_test ($1-alarm) set its alarm through wakealarmd" wait_alarm_set "$1-alarm"
+    request "$1"
+    check "request-suspend ($1) exits 0 (got $RC)" [ "$RC" = 0 ]
+    check "one more suspend counted ($_s0 -> $(suspends))" [ "$(suspends)" = $((_s0 + 1)) ]
+    check "the alarm client got Now" wait_log 15 "$1-alarm" '^Now'
+}
+
+# sd_finish: the checks every scenario of this flavour ends with, then
+# finish. The machine suspended to S3: mem_sleep selects [deep] and there is
+# one "PM: suspend entry (deep)" per suspend counted (at least one).
+sd_finish() {
+    check "mem_sleep selects deep ($(cat /sys/power/mem_sleep))" grep -q '\[deep\]' /sys/power/mem_sleep
+    _n=$(dmesg | grep -c 'PM: suspend entry (deep)')
+    _k=$(suspends_since_start)
+    check "a real suspend: $_k counted, $_n 'PM: suspend entry (deep)'" sh -c "[ $_k -ge 1 ] && [ $_n = $_k ]"
+    finish
+}
