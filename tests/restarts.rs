@@ -28,7 +28,7 @@ fn spawn_watch(env: &Env) -> (Child, std::path::PathBuf) {
     let child = Command::new(bin("lsusctl"))
         .arg("--run-dir")
         .arg(&env.run)
-        .arg("watch")
+        .args(["watch", "--follow"])
         .stdout(fs::File::create(&out).unwrap())
         .stderr(Stdio::null())
         .spawn()
@@ -128,9 +128,25 @@ fn a_clean_restart_of_lsusd_is_invisible_to_watchers_and_seq_goes_on() {
             .unwrap_or_default()
             .contains("resume")
     });
+    // A libsus watcher registered with the old lsusd, too.
+    let mut w = Watcher::open_in(&env.run).unwrap();
     env.stop(0);
     env.start_lsusd(&[]);
-    let req = env.request(&[]);
+    assert_eq!(
+        w.wait_timeout(Some(std::time::Duration::ZERO)).unwrap(),
+        None,
+        "the restart told the watcher nothing"
+    );
+    // `watch --follow` registers again with the new lsusd.
+    let pid = watch.id();
+    env.wait_for("lsusctl watch registered again", DEADLINE, || {
+        watchers(&env).contains(&pid)
+    });
+    let req = env.request_spawn();
+    assert_eq!(w.wait().unwrap(), WatchEvent::SuspendImminent);
+    w.ready().unwrap();
+    assert_eq!(w.wait().unwrap(), WatchEvent::Resumed);
+    let req = req.wait_with_output().unwrap();
     assert_eq!(req.status.code(), Some(0), "{req:?}");
     assert_eq!(env.outcome_seq(), seq + 1, "seq goes on across the restart");
     assert!(
