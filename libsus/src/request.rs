@@ -232,14 +232,10 @@ impl Pending<'_> {
                         &nix::sys::time::TimeSpec::UTIME_NOW,
                         &nix::sys::time::TimeSpec::UTIME_NOW,
                     );
-                } else {
-                    // Group-writable despite the umask, so that the next
-                    // requester of the group may touch it.
-                    let _ = nix::sys::stat::fchmod(
-                        file.as_raw_fd(),
-                        nix::sys::stat::Mode::from_bits_truncate(0o664),
-                    );
                 }
+                // No chmod of a file just made (to undo the umask): it
+                // raises IN_ATTRIB, which lsusd, while it waits for
+                // blockers, takes for a second request.
                 Ok(file)
             }
             Err(e) if e.errno() == Some(libc::ELOOP) => Err(Error::Protocol(format!(
