@@ -242,7 +242,8 @@ fn blocked_request(env: &Env) {
     let out = env.request(&[]);
     let pid = env.daemons[wakealarmd_index(env)].child.id();
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{said}\n{}", env.dump());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}{err}\n{}", env.dump());
     assert!(said.contains(&format!("blocked by PID {pid} (")), "{said}");
     assert!(env.state().is_empty(), "{}", env.dump());
 }
@@ -295,6 +296,60 @@ fn fresh_connection_blocks_suspend_until_it_writes_a_time() {
     request_expect(&env, 0, true);
     let wake = fs::read_to_string(rtc_dir(&env).join("wakealarm")).unwrap();
     assert!(wake.trim().parse::<u64>().unwrap() > now_secs(), "{wake:?}");
+}
+
+/// The race the real-kernel suite met (busybox scenario 3, a suspend the
+/// host had to wake): wakealarmd keeps the machine awake for an alarm due
+/// within the margin and says ready; the alarm fires and its owner writes
+/// the next time while lsusd still waits for another watcher. wakealarmd
+/// must program the RTC for that time before it lets go of `disabled`, or
+/// lsusd suspends in the same attempt with no wake-up set.
+#[test]
+fn a_time_written_during_the_attempt_programs_the_rtc_before_suspend_is_allowed() {
+    let _t = timing_lock();
+    let mut env = Env::new();
+    let mut fifo = rtc_fifo(&env);
+    start(&mut env);
+    // Registered before the request, so lsusd waits for it in this attempt.
+    let mut slow = libsus::Watcher::open_in(&env.run).unwrap();
+    let mut c = Raw::greeted(&env);
+    c.set(now_secs() + 2);
+    let req = env.request_spawn();
+    assert_eq!(slow.wait().unwrap(), libsus::WatchEvent::SuspendImminent);
+    env.wait_log("wakealarmd", "keeping the system awake", DEADLINE);
+    // The alarm fires while the attempt is still open; the owner asks for
+    // the next one, far enough for the RTC.
+    assert_eq!(c.line(DEADLINE), "Now");
+    let next = now_secs() + 30;
+    c.set(next);
+    env.wait_log("wakealarmd", "suspend allowed", DEADLINE);
+    let writes = fifo_lines(&env, &mut fifo, 2, DEADLINE);
+    assert_eq!(writes[0], "0", "the alarm is cleared first\n{}", env.dump());
+    let value: i64 = writes[1].parse().unwrap();
+    let (logged_value, offset) = logged_rtc(&env);
+    assert_eq!(value, logged_value, "{}", env.dump());
+    assert_eq!(
+        value,
+        next as i64 + offset - 2,
+        "programmed for the new time"
+    );
+    let log = env.log("wakealarmd");
+    assert!(log.contains(&format!("for the alarm at {next}")), "{log}");
+    let programmed = log.find("programmed to wake at").unwrap();
+    let allowed = log.find("suspend allowed").unwrap();
+    assert!(programmed < allowed, "RTC first, then the lock goes\n{log}");
+    // Now lsusd may go on: the same attempt suspends.
+    slow.ready().unwrap();
+    let out = req.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        env.dump()
+    );
+    assert!(env.state().contains("mem"), "{}", env.dump());
+    assert_eq!(slow.wait().unwrap(), libsus::WatchEvent::Resumed);
 }
 
 #[test]

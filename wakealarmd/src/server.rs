@@ -70,6 +70,11 @@ pub struct Server {
     /// Log the RTC writes instead of making them.
     dry_run: bool,
     hold: AwakeHold,
+    /// Between `SuspendImminent` and `Resumed`: wakealarmd has said ready
+    /// and lsusd may write the state file at any moment.
+    in_cycle: bool,
+    /// The alarm time the RTC was programmed for in this cycle.
+    armed_for: Option<u64>,
     clients: HashMap<ConnId, Client>,
     schedule: Schedule,
     next_id: ConnId,
@@ -120,6 +125,8 @@ impl Server {
             rtc,
             dry_run: false,
             hold: AwakeHold::new(&run_dir),
+            in_cycle: false,
+            armed_for: None,
             clients: HashMap::new(),
             schedule: Schedule::new(),
             next_id: 1,
@@ -230,20 +237,67 @@ impl Server {
     }
 
     /// Fires what is due, re-arms the timer, releases the hold if possible.
+    ///
+    /// Inside a suspend cycle (after ready, before resume) the RTC must
+    /// match the alarms at every moment lsusd might write the state file:
+    /// a time written after ready either takes the hold (due within the
+    /// margin) or reprograms the RTC, and the hold taken earlier in the
+    /// cycle is let go only after the RTC is programmed for what remains.
     fn settle(&mut self) -> Result<(), ServerError> {
         let (now, _) = unix_now();
         self.fire_due(now);
         self.timer
             .arm(self.schedule.earliest())
             .map_err(ServerError::Timer)?;
-        if self.hold.is_held()
+        if self.in_cycle {
+            self.settle_in_cycle(now);
+        } else if self.hold.is_held()
             && suspend::stay_awake(now, self.schedule.blocking(), self.schedule.earliest())
                 .is_none()
         {
-            self.hold.release();
-            tracing::info!("no alarm needs the system awake any more: suspend allowed");
+            self.release_hold();
         }
         Ok(())
+    }
+
+    /// [`Server::settle`] between ready and resume.
+    fn settle_in_cycle(&mut self, now: u64) {
+        let decision = suspend::decide(
+            now,
+            self.schedule.len(),
+            self.schedule.blocking(),
+            self.schedule.earliest(),
+        );
+        match decision {
+            Decision::StayAwake(reason) => {
+                if !self.hold.is_held() {
+                    self.take_hold(reason, "during the suspend attempt");
+                }
+            }
+            Decision::ProgramRtc(time) => {
+                if self.hold.is_held() || self.armed_for != Some(time) {
+                    self.program_rtc(time);
+                }
+                self.release_hold();
+            }
+            Decision::Ready => self.release_hold(),
+        }
+    }
+
+    /// Takes the hold on `disabled`, logging why.
+    fn take_hold(&mut self, reason: suspend::Reason, when: &str) {
+        match self.hold.take() {
+            Ok(true) => tracing::info!("{when}: {reason}: keeping the system awake"),
+            Ok(false) => tracing::debug!("{when}, already keeping awake: {reason}"),
+            Err(e) => tracing::error!("{reason}, but cannot keep the system awake: {e}"),
+        }
+    }
+
+    /// Lets go of the hold on `disabled`, if held.
+    fn release_hold(&mut self) {
+        if self.hold.release() {
+            tracing::info!("no alarm needs the system awake any more: suspend allowed");
+        }
     }
 
     /// Hands the counts to the status file (written only when they
@@ -287,11 +341,15 @@ impl Server {
         while let Some(event) = self.watcher.poll_event().map_err(ServerError::Watcher)? {
             match event {
                 WatchEvent::SuspendImminent => {
+                    self.in_cycle = true;
+                    self.armed_for = None;
                     self.before_suspend();
                     self.watcher.ready().map_err(ServerError::Watcher)?;
                 }
                 WatchEvent::Resumed => {
                     tracing::debug!("resumed (or the attempt ended)");
+                    self.in_cycle = false;
+                    self.armed_for = None;
                     let (now, _) = unix_now();
                     self.fire_due(now);
                 }
@@ -314,17 +372,13 @@ impl Server {
         match decision {
             Decision::Ready => tracing::debug!("suspend imminent: no alarms"),
             Decision::ProgramRtc(time) => self.program_rtc(time),
-            Decision::StayAwake(reason) => match self.hold.take() {
-                Ok(true) => {
-                    tracing::info!("suspend imminent but {reason}: keeping the system awake")
-                }
-                Ok(false) => tracing::debug!("suspend imminent, already keeping awake: {reason}"),
-                Err(e) => tracing::error!("{reason}, but cannot keep the system awake: {e}"),
-            },
+            Decision::StayAwake(reason) => self.take_hold(reason, "suspend imminent"),
         }
     }
 
     fn program_rtc(&mut self, time: u64) {
+        // Also on failure: settle must not retry (and log) every turn.
+        self.armed_for = Some(time);
         let now = SystemTime::now();
         if self.dry_run {
             match self.rtc.plan(time, now) {
