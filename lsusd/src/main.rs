@@ -1,7 +1,9 @@
 //! lsusd: the Linux SUSpend Daemon. See `suspend_loop` for the loop.
 
 mod backoff;
+mod held;
 mod history;
+mod reasons;
 mod suspend_loop;
 mod trigger;
 mod watchers;

@@ -11,6 +11,10 @@
 //!    `disabled`, and the kernel accepts the count — holding `disabled`
 //!    exclusively around the write to `power/state`;
 //! 8. release `disabled`, tell the watchers it is over, record the outcome.
+//!
+//! Around steps 4 and 7 the loop samples what the kernel says about
+//! wake-ups (`crate::reasons`), and while it waits for blockers it times
+//! them (`crate::held`): the record's optional details.
 
 use std::fs::File;
 use std::io::Write;
@@ -23,12 +27,14 @@ use lsus_daemon::clock::boot_time;
 use lsus_proto::dirwatch::DirWatch;
 use lsus_proto::lock::{self, LockKind};
 use lsus_proto::logind;
-use lsus_proto::outcome::{Outcome, Record};
+use lsus_proto::outcome::{Details, Held, Outcome, Record};
 use lsus_proto::proclocks;
 use lsus_proto::rundir::{is_name, Access, RunDir, RunDirError, DISABLED, OUTCOME, REQUEST};
 use lsus_sys::power::{CountCheck, Power, SleepState};
 
 use crate::backoff::Backoff;
+use crate::held::HeldOff;
+use crate::reasons::{self, Before};
 use crate::trigger::{self, Look, Trigger};
 use crate::watchers::{self, Found, NotifyError};
 
@@ -108,6 +114,10 @@ pub struct Suspender<P: Power> {
     seq: u64,
     count_unknown_logged: bool,
     stop: Stop,
+    /// Blockers being timed for `held=`.
+    held: HeldOff,
+    /// Boot time of the last resume (of this lsusd), for `awake=`.
+    last_resume: Option<Duration>,
 }
 
 /// How the loop learns that it should end.
@@ -167,6 +177,8 @@ impl<P: Power> Suspender<P> {
             seq,
             count_unknown_logged: false,
             stop,
+            held: HeldOff::default(),
+            last_resume: None,
         };
         match watchers::take_over(&s.run)? {
             Found::Fresh => tracing::debug!("created an empty watching"),
@@ -176,7 +188,7 @@ impl<P: Power> Suspender<P> {
             Found::DeadAttempt { not_ready } => {
                 // Recorded (the requester of that attempt, if still
                 // waiting, must not count it as a suspend).
-                let record = s.record(Outcome::Withdrawn)?;
+                let record = s.record(Outcome::Withdrawn, Details::default())?;
                 tracing::warn!(
                     "found an attempt a previous lsusd left in progress (watchers not ready: {}); \
                      ended it at once without waiting for them, recorded as seq {} withdrawn",
@@ -223,16 +235,23 @@ impl<P: Power> Suspender<P> {
                 trigger.word(),
                 describe_pids(&self.run, &pids)
             );
+            self.held.saw(&pids, boot_time(), watchers::comm);
             // The requester's answer comes now, not when the blockers leave.
-            let record = self.record(Outcome::Blocked { pids })?;
-            let gone = self.wait_for_blockers()?;
+            let record = self.record(Outcome::Blocked { pids }, self.awake_only())?;
+            let gone = self.wait_for_blockers(record.seq)?;
             // 1. (next round) The request is dropped, not kept pending.
             self.remove_request()?;
             return Ok(gone.then_some(record));
         }
 
-        // 4. Read the wakeup count (this may block while events are processed).
+        // Blockers named at step 7 of an earlier attempt let go while
+        // lsusd was not looking: their time is not known.
+        self.held.forget();
+
+        // 4. Read the wakeup count (this may block while events are
+        // processed), with the wakeup sources' counts just before it.
         self.unlock_disabled();
+        let at_count = reasons::at_count_read(&mut self.power);
         let count = self.read_wakeup_count();
 
         // 5. The abort marker: reads of `disabled` from now on abort.
@@ -243,7 +262,11 @@ impl<P: Power> Suspender<P> {
         tracing::debug!("watchers ready after {:.1?}", notified.ready_after);
 
         // 7. The checks, in this order; then the state write.
-        let outcome = self.try_suspend(&trigger, count)?;
+        let mut details = Details::default();
+        let outcome = self.try_suspend(&trigger, count, &at_count, &mut details)?;
+        if !outcome.suspended() {
+            details.awake = self.awake();
+        }
 
         // 8. Release `disabled` (done in try_suspend), record the outcome
         // (before `request` goes, so that a requester finds it), end the
@@ -251,8 +274,8 @@ impl<P: Power> Suspender<P> {
         // before the rename so that a watcher, woken by any event in the
         // run directory, finds all three in one wake-up instead of being
         // woken again for each.
-        self.account(&trigger, &outcome);
-        let record = self.record(outcome)?;
+        self.account(&trigger, &outcome, &details);
+        let record = self.record(outcome, details)?;
         watchers::resumed(&self.run, notified);
 
         // 1. (next round) The request is done; any left over is old and
@@ -286,16 +309,28 @@ impl<P: Power> Suspender<P> {
         }
     }
 
-    /// Step 7. Returns with `disabled` released.
-    fn try_suspend(&mut self, trigger: &Trigger, count: Option<u64>) -> Result<Outcome, LoopError> {
+    /// Step 7. Returns with `disabled` released; fills in `details` what
+    /// the kernel says about the attempt.
+    fn try_suspend(
+        &mut self,
+        trigger: &Trigger,
+        count: Option<u64>,
+        at_count: &Before,
+        details: &mut Details,
+    ) -> Result<Outcome, LoopError> {
         if (self.stop.requested)() {
             return Ok(Outcome::Withdrawn);
         }
         if let Some(pids) = self.blocked()? {
+            self.held.saw(&pids, boot_time(), watchers::comm);
             return Ok(Outcome::Blocked { pids });
         }
-        let outcome = self.checks_then_write(trigger, count);
+        let outcome = self.checks_then_write(trigger, count, at_count, details);
         self.unlock_disabled();
+        if let Ok(Outcome::Aborted | Outcome::WakeupEvent) = outcome {
+            // Which wakeup source moved around the count check.
+            reasons::after_refusal(&mut self.power, at_count, details);
+        }
         outcome
     }
 
@@ -304,6 +339,8 @@ impl<P: Power> Suspender<P> {
         &mut self,
         trigger: &Trigger,
         count: Option<u64>,
+        at_count: &Before,
+        details: &mut Details,
     ) -> Result<Outcome, LoopError> {
         if !trigger::still_valid(&self.run, trigger)? {
             return Ok(Outcome::Withdrawn);
@@ -331,20 +368,31 @@ impl<P: Power> Suspender<P> {
                 self.cfg.state.as_str(),
                 self.cfg.dry_run_sleep
             );
+            details.awake = self.awake();
             self.dry_run_sleep();
+            self.last_resume = Some(boot_time());
             return Ok(Outcome::DryRun {
                 missing: self.cfg.missing.clone(),
             });
         }
+        // The wakeup sources just before the write, to compare after it.
+        let before = reasons::at_state_write(&mut self.power);
+        details.awake = self.awake();
         // The boot-time clock counts the time asleep; Instant does not.
         let start = boot_time();
         match self.power.enter_state(self.cfg.state) {
-            Ok(()) => Ok(Outcome::Suspended {
-                seconds: boot_time().saturating_sub(start).as_secs_f64(),
-            }),
+            Ok(()) => {
+                let end = boot_time();
+                self.last_resume = Some(end);
+                reasons::after_resume(&mut self.power, &before, details);
+                Ok(Outcome::Suspended {
+                    seconds: end.saturating_sub(start).as_secs_f64(),
+                })
+            }
             Err(e) => {
                 // The path says which tree (a wrong --sysfs shows here).
                 tracing::warn!("cannot write {:?} to {e}", self.cfg.state.as_str());
+                reasons::after_failed_write(&mut self.power, at_count, &before, details);
                 Ok(Outcome::WriteFailed { errno: e.errno() })
             }
         }
@@ -402,34 +450,55 @@ impl<P: Power> Suspender<P> {
         }
     }
 
+    /// Returns `awake=`: seconds since the last resume, when known.
+    fn awake(&self) -> Option<f64> {
+        self.last_resume
+            .map(|r| boot_time().saturating_sub(r).as_secs_f64())
+    }
+
+    /// The details of a record that is about nothing but the time awake.
+    fn awake_only(&self) -> Details {
+        Details {
+            awake: self.awake(),
+            ..Details::default()
+        }
+    }
+
     /// Immediate-mode backoff bookkeeping and the attempt's log line.
-    fn account(&mut self, trigger: &Trigger, outcome: &Outcome) {
+    fn account(&mut self, trigger: &Trigger, outcome: &Outcome, details: &Details) {
         if outcome.suspended() {
             self.backoff.reset();
         } else if outcome.failed_attempt() && matches!(trigger, Trigger::Immediate(_)) {
             let pause = self.backoff.fail(Instant::now());
             tracing::info!("immediate mode: next attempt in {pause:.1?} at the earliest");
         }
+        let more = details.to_string();
+        let more = if more.is_empty() {
+            more
+        } else {
+            format!(" ({more})")
+        };
         match outcome {
             Outcome::Blocked { pids } => tracing::info!(
-                "suspend ({}): blocked by {} during the attempt",
+                "suspend ({}): blocked by {} during the attempt{more}",
                 trigger.word(),
                 describe_pids(&self.run, pids)
             ),
             Outcome::Suspended { .. } | Outcome::DryRun { .. } => {
-                tracing::info!("suspend ({}): {outcome}", trigger.word())
+                tracing::info!("suspend ({}): {outcome}{more}", trigger.word())
             }
-            _ => tracing::warn!("suspend ({}): {outcome}", trigger.word()),
+            _ => tracing::warn!("suspend ({}): {outcome}{more}", trigger.word()),
         }
     }
 
     /// Writes the outcome record.
-    fn record(&mut self, outcome: Outcome) -> Result<Record, LoopError> {
+    fn record(&mut self, outcome: Outcome, details: Details) -> Result<Record, LoopError> {
         self.seq += 1;
         let record = Record {
             seq: self.seq,
             time: SystemTime::now(),
             outcome,
+            details,
         };
         match self
             .run
@@ -509,7 +578,9 @@ impl<P: Power> Suspender<P> {
         }
     }
 
-    /// Waits until nothing blocks. Returns false on shutdown.
+    /// Waits until nothing blocks. Returns false on shutdown. The
+    /// blockers are timed meanwhile; their times go into the history line
+    /// of record `seq` when they let go (or lsusd stops).
     ///
     /// A lock's release raises no event, so a helper thread waits in a
     /// blocking `flock(LOCK_EX)` (then releases it at once) and says so
@@ -518,7 +589,7 @@ impl<P: Power> Suspender<P> {
     /// answer at once too, instead of waiting for the blockers with the
     /// first one. As before, every such request is dropped when the
     /// blockers leave.
-    fn wait_for_blockers(&mut self) -> Result<bool, LoopError> {
+    fn wait_for_blockers(&mut self, seq: u64) -> Result<bool, LoopError> {
         use nix::poll::{PollFd, PollFlags, PollTimeout};
         // The same open file description as ours: we take no lock on it
         // until the helper is done, so the two never meet. On shutdown the
@@ -534,10 +605,20 @@ impl<P: Power> Suspender<P> {
                 let _ = nix::unistd::write(&done_tx, &[1]);
             })
             .map_err(LoopError::Watch)?;
+        let mut ended = Vec::new();
         loop {
             if (self.stop.requested)() {
+                ended.extend(self.held.let_go(&[], boot_time()));
+                self.end_hold(seq, ended);
                 return Ok(false);
             }
+            // With several blockers, a look at /proc/locks each second
+            // times each one; the last one's release ends the wait.
+            let timeout = if self.held.len() > 1 {
+                PollTimeout::from(1000u16)
+            } else {
+                PollTimeout::NONE
+            };
             let mut fds = vec![
                 PollFd::new(done_rx.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.events.as_fd(), PollFlags::POLLIN),
@@ -545,13 +626,25 @@ impl<P: Power> Suspender<P> {
             if let Some(fd) = self.stop.fd {
                 fds.push(PollFd::new(fd, PollFlags::POLLIN));
             }
-            match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+            match nix::poll::poll(&mut fds, timeout) {
                 Ok(_) => {}
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(LoopError::Watch(e.into())),
             }
             if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+                drop(fds);
+                ended.extend(self.held.let_go(&[], boot_time()));
+                self.end_hold(seq, ended);
                 return Ok(true);
+            }
+            drop(fds);
+            if self.held.len() > 1 {
+                // Nobody named: all let go (the helper says so next) or
+                // the holder is invisible; either way, no change.
+                let still = self.blockers();
+                if !still.is_empty() {
+                    ended.extend(self.held.let_go(&still, boot_time()));
+                }
             }
             let mut asked = false;
             self.events
@@ -569,10 +662,28 @@ impl<P: Power> Suspender<P> {
                         "suspend (request) blocked by {}",
                         describe_pids(&self.run, &pids)
                     );
-                    self.record(Outcome::Blocked { pids })?;
+                    self.held.saw(&pids, boot_time(), watchers::comm);
+                    self.record(Outcome::Blocked { pids }, self.awake_only())?;
                 }
             }
         }
+    }
+
+    /// Logs how long each blocker held suspend off and adds `held=` to the
+    /// history line of record `seq`.
+    fn end_hold(&self, seq: u64, ended: Vec<Held>) {
+        if ended.is_empty() {
+            return;
+        }
+        for h in &ended {
+            tracing::info!(
+                "PID {} ({}) held suspend off for {:.1} s",
+                h.pid,
+                h.command,
+                h.seconds
+            );
+        }
+        crate::history::amend(&self.run, seq, |d| d.held = ended);
     }
 
     /// During the wait for the blockers, a new request's answer. The

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The names of the fake wakeup sources `class/wakeup/wakeup0…`.
+pub const WAKEUP_SOURCES: [&str; 3] = ["rtc0", "PNP0C0C:00", "alarmtimer.0.auto"];
+
 /// The default deadline for a condition.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -54,8 +57,12 @@ pub struct Env {
 
 impl Env {
     /// Creates the directories: `RUN` (not yet created, lsusd does) and a
-    /// fake `SYS` with `power/{state,wakeup_count}` and
-    /// `class/rtc/rtc0/{wakealarm,since_epoch}` as regular files.
+    /// fake `SYS` with `power/{state,wakeup_count}`,
+    /// `class/rtc/rtc0/{wakealarm,since_epoch}`, the wakeup sources
+    /// [`WAKEUP_SOURCES`] as `class/wakeup/wakeupN/{name,event_count,
+    /// wakeup_count,…}` and `power/suspend_stats/*`, as regular files laid
+    /// out as the kernel's ABI documents them (sysfs-class-wakeup,
+    /// sysfs-power).
     pub fn new() -> Env {
         let tmp = tempfile::Builder::new()
             .prefix("lsus-test-")
@@ -74,12 +81,103 @@ impl Env {
             .unwrap()
             .as_secs();
         fs::write(sys.join("class/rtc/rtc0/since_epoch"), format!("{now}\n")).unwrap();
+        for (n, name) in WAKEUP_SOURCES.iter().enumerate() {
+            let d = sys.join(format!("class/wakeup/wakeup{n}"));
+            fs::create_dir_all(&d).unwrap();
+            fs::write(d.join("name"), format!("{name}\n")).unwrap();
+            for f in [
+                "active_count",
+                "event_count",
+                "wakeup_count",
+                "expire_count",
+                "active_time_ms",
+                "total_time_ms",
+                "max_time_ms",
+                "last_change_ms",
+                "prevent_suspend_time_ms",
+            ] {
+                fs::write(d.join(f), "0\n").unwrap();
+            }
+        }
+        let stats = sys.join("power/suspend_stats");
+        fs::create_dir_all(&stats).unwrap();
+        for f in [
+            "success",
+            "fail",
+            "failed_freeze",
+            "failed_prepare",
+            "failed_suspend",
+            "failed_suspend_late",
+            "failed_suspend_noirq",
+            "failed_resume",
+            "failed_resume_early",
+            "failed_resume_noirq",
+        ] {
+            fs::write(stats.join(f), "0\n").unwrap();
+        }
+        fs::write(stats.join("last_failed_dev"), "\n").unwrap();
+        fs::write(stats.join("last_failed_errno"), "0\n").unwrap();
+        fs::write(stats.join("last_failed_step"), "\n").unwrap();
         Env {
             tmp,
             run,
             sys,
             daemons: Vec::new(),
         }
+    }
+
+    /// A wakeup event of the fake wakeup source `wakeupN`: its
+    /// `event_count` grows by one, and its `wakeup_count` too when
+    /// `wakeup` (an event that aborts or ends a suspend).
+    pub fn wakeup_source_event(&self, n: usize, wakeup: bool) {
+        let d = self.sys.join(format!("class/wakeup/wakeup{n}"));
+        let bump = |f: &str| {
+            let p = d.join(f);
+            let v: u64 = fs::read_to_string(&p).unwrap().trim().parse().unwrap();
+            fs::write(&p, format!("{}\n", v + 1)).unwrap();
+        };
+        bump("event_count");
+        if wakeup {
+            bump("wakeup_count");
+        }
+    }
+
+    /// Sets the fake `power/suspend_stats/NAME` to `value`.
+    pub fn set_suspend_stat(&self, name: &str, value: &str) {
+        fs::write(
+            self.sys.join("power/suspend_stats").join(name),
+            format!("{value}\n"),
+        )
+        .unwrap();
+    }
+
+    /// Makes the fake `power/state` a FIFO: lsusd's state write then
+    /// blocks (in its open) until [`Env::resume_from_fifo`] reads it.
+    pub fn state_fifo(&self) {
+        let p = self.sys.join("power/state");
+        fs::remove_file(&p).unwrap();
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    }
+
+    /// Waits until daemon `i` is blocked opening a FIFO with no reader
+    /// (its main thread's `/proc/PID/wchan` is `wait_for_partner`): with
+    /// [`Env::state_fifo`], lsusd is inside its state write.
+    pub fn wait_in_fifo_open(&self, i: usize) {
+        let wchan = format!("/proc/{}/wchan", self.daemons[i].child.id());
+        self.wait_for("lsusd blocked in the state write", DEADLINE, || {
+            fs::read_to_string(&wchan).is_ok_and(|w| w.trim() == "wait_for_partner")
+        });
+    }
+
+    /// Lets the state write blocked on the FIFO `power/state` go on, and
+    /// returns what lsusd wrote.
+    pub fn resume_from_fifo(&self) -> String {
+        let mut text = String::new();
+        fs::File::open(self.sys.join("power/state"))
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
     }
 
     /// Returns the path of `name` in the run directory.

@@ -125,6 +125,7 @@ mod tests {
             seq: 4,
             time: UNIX_EPOCH + Duration::from_millis(1500),
             outcome: Outcome::Blocked { pids: vec![7] },
+            details: Default::default(),
         };
         assert_eq!(
             json(&r),

@@ -12,6 +12,16 @@
 //!
 //! `seq` counts attempts, going on across lsusd restarts (a new lsusd
 //! continues from the last record); readers ignore unknown keys.
+//!
+//! Besides the outcome, a record may carry what lsusd learnt about the
+//! attempt from the kernel ([`Details`]: the wake reason, the source that
+//! aborted it, the kernel's failure report, who held suspend off and for
+//! how long). Every one of those keys is optional:
+//!
+//! ```text
+//! seq=20 time=1764067290.010 outcome=suspended seconds=61.250 awake=28.004 woke=rtc0 wake_irq=8 kernel_success=12 kernel_fail=0
+//! seq=21 time=1764067300.500 outcome=wakeup-event source=PNP0C0C:00
+//! ```
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -123,6 +133,202 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// A process that held suspend off, and for how long (`held=`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    /// Its PID.
+    pub pid: u32,
+    /// Seconds from the first blocked attempt that named it until lsusd
+    /// saw it let go.
+    pub seconds: f64,
+    /// Its command (`/proc/PID/comm`), as a [`token`].
+    pub command: String,
+}
+
+/// What lsusd learnt about an attempt besides its outcome (doc/protocol.md
+/// §6). Every field is optional: a kernel file that is missing leaves its
+/// key out.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Details {
+    /// `awake=`: seconds awake (`CLOCK_BOOTTIME`) from the previous resume
+    /// until this attempt's state write (or its end, when it did not
+    /// suspend).
+    pub awake: Option<f64>,
+    /// `woke=`: the wakeup sources whose counts moved across the state
+    /// write, likeliest first; an empty list is written `woke=unknown`.
+    pub woke: Option<Vec<String>>,
+    /// `wake_irq=`: `power/pm_wakeup_irq` after the state write.
+    pub wake_irq: Option<u32>,
+    /// `resume_reason=`: `kernel/wakeup_reasons/last_resume_reason`, as a
+    /// [`token`] (lines joined with `;`).
+    pub resume_reason: Option<String>,
+    /// `source=`: for an attempt that did not suspend, the wakeup sources
+    /// whose counts moved during it, likeliest first.
+    pub source: Vec<String>,
+    /// `failed_dev=`: `suspend_stats/last_failed_dev`, when the state
+    /// write failed and the kernel counted the failure.
+    pub failed_dev: Option<String>,
+    /// `failed_errno=`: `suspend_stats/last_failed_errno` (negative).
+    pub failed_errno: Option<i32>,
+    /// `failed_step=`: `suspend_stats/last_failed_step`.
+    pub failed_step: Option<String>,
+    /// `kernel_success=`: `suspend_stats/success` after the state write.
+    pub kernel_success: Option<u64>,
+    /// `kernel_fail=`: `suspend_stats/fail` after the state write.
+    pub kernel_fail: Option<u64>,
+    /// `held=`: with `blocked`, each blocker and how long it held suspend
+    /// off; added to the history line when the blockers let go.
+    pub held: Vec<Held>,
+}
+
+/// Returns `s` fit for a record value: whitespace, control characters
+/// and commas become `_`, an empty string `?`.
+pub fn token(s: &str) -> String {
+    if s.is_empty() {
+        return "?".into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() || c == ',' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+impl Details {
+    /// Returns true if and only if no key is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Details::default()
+    }
+
+    /// Writes the keys that are set, each preceded by a space.
+    fn write_keys(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |v: &[String]| v.iter().map(|s| token(s)).collect::<Vec<_>>().join(",");
+        if let Some(a) = self.awake {
+            write!(f, " awake={a:.3}")?;
+        }
+        match &self.woke {
+            Some(w) if w.is_empty() => f.write_str(" woke=unknown")?,
+            Some(w) => write!(f, " woke={}", list(w))?,
+            None => {}
+        }
+        if let Some(irq) = self.wake_irq {
+            write!(f, " wake_irq={irq}")?;
+        }
+        if let Some(r) = &self.resume_reason {
+            write!(f, " resume_reason={}", token(r))?;
+        }
+        if !self.source.is_empty() {
+            write!(f, " source={}", list(&self.source))?;
+        }
+        if let Some(d) = &self.failed_dev {
+            write!(f, " failed_dev={}", token(d))?;
+        }
+        if let Some(e) = self.failed_errno {
+            write!(f, " failed_errno={e}")?;
+        }
+        if let Some(s) = &self.failed_step {
+            write!(f, " failed_step={}", token(s))?;
+        }
+        if let Some(n) = self.kernel_success {
+            write!(f, " kernel_success={n}")?;
+        }
+        if let Some(n) = self.kernel_fail {
+            write!(f, " kernel_fail={n}")?;
+        }
+        if !self.held.is_empty() {
+            let parts: Vec<String> = self
+                .held
+                .iter()
+                .map(|h| format!("{}:{:.3}:{}", h.pid, h.seconds, token(&h.command)))
+                .collect();
+            write!(f, " held={}", parts.join(","))?;
+        }
+        Ok(())
+    }
+
+    /// Takes `key=value` if it is one of the details' keys; a value that
+    /// cannot be understood is ignored (the keys are optional).
+    fn take(&mut self, key: &str, value: &str) {
+        let list = || value.split(',').map(str::to_string).collect::<Vec<_>>();
+        match key {
+            "awake" => self.awake = value.parse().ok().filter(|x: &f64| x.is_finite()),
+            "woke" if value == "unknown" => self.woke = Some(Vec::new()),
+            "woke" => self.woke = Some(list()),
+            "wake_irq" => self.wake_irq = value.parse().ok(),
+            "resume_reason" => self.resume_reason = Some(value.to_string()),
+            "source" => self.source = list(),
+            "failed_dev" => self.failed_dev = Some(value.to_string()),
+            "failed_errno" => self.failed_errno = value.parse().ok(),
+            "failed_step" => self.failed_step = Some(value.to_string()),
+            "kernel_success" => self.kernel_success = value.parse().ok(),
+            "kernel_fail" => self.kernel_fail = value.parse().ok(),
+            "held" => {
+                self.held = value
+                    .split(',')
+                    .filter_map(|part| {
+                        let mut it = part.splitn(3, ':');
+                        let pid = it.next()?.parse().ok()?;
+                        let seconds = it.next()?.parse().ok().filter(|x: &f64| x.is_finite())?;
+                        let command = it.next()?.to_string();
+                        Some(Held {
+                            pid,
+                            seconds,
+                            command,
+                        })
+                    })
+                    .collect()
+            }
+            _ => {}
+        }
+    }
+}
+
+impl fmt::Display for Details {
+    /// Says in words what the details tell, for log lines: "woke by rtc0
+    /// (IRQ 8), awake 28.0 s before". Empty when there are none.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        match &self.woke {
+            Some(w) if w.is_empty() => parts.push("wake reason unknown".to_string()),
+            Some(w) => parts.push(format!("woken by {}", w.join(", "))),
+            None => {}
+        }
+        if let Some(irq) = self.wake_irq {
+            parts.push(format!("IRQ {irq}"));
+        }
+        if let Some(r) = &self.resume_reason {
+            parts.push(format!("resume reason {r}"));
+        }
+        if !self.source.is_empty() {
+            parts.push(format!("wakeup source {}", self.source.join(", ")));
+        }
+        if self.failed_step.is_some() || self.failed_dev.is_some() {
+            parts.push(format!(
+                "kernel: failed at {} ({}{})",
+                self.failed_step.as_deref().unwrap_or("?"),
+                self.failed_dev.as_deref().unwrap_or("no device named"),
+                self.failed_errno
+                    .map(|e| format!(", errno {e}"))
+                    .unwrap_or_default()
+            ));
+        }
+        for h in &self.held {
+            parts.push(format!(
+                "PID {} ({}) held it off for {:.1} s",
+                h.pid, h.command, h.seconds
+            ));
+        }
+        if let Some(a) = self.awake {
+            parts.push(format!("awake {a:.1} s since the last resume"));
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
 /// One line of `RUN/outcome`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -132,6 +338,8 @@ pub struct Record {
     pub time: SystemTime,
     /// What happened.
     pub outcome: Outcome,
+    /// What else lsusd learnt (all optional).
+    pub details: Details,
 }
 
 impl fmt::Display for Record {
@@ -158,6 +366,7 @@ impl fmt::Display for Record {
             }
             _ => {}
         }
+        self.details.write_keys(f)?;
         f.write_str("\n")
     }
 }
@@ -179,6 +388,7 @@ impl std::str::FromStr for Record {
         let mut pids = Vec::new();
         let mut errno = None;
         let mut missing = Vec::new();
+        let mut details = Details::default();
         for field in line.split_ascii_whitespace() {
             let (key, value) = field
                 .split_once('=')
@@ -207,7 +417,7 @@ impl std::str::FromStr for Record {
                 }
                 "missing" => missing = value.split(',').map(str::to_string).collect(),
                 "errno" => errno = Some(value.parse::<i32>().map_err(|_| bad("a bad errno"))?),
-                _ => {} // newer writers may add keys
+                _ => details.take(key, value), // newer writers may add keys
             }
         }
         let outcome = match word.ok_or_else(|| bad("no outcome"))? {
@@ -228,6 +438,7 @@ impl std::str::FromStr for Record {
             seq: seq.ok_or_else(|| bad("no seq"))?,
             time: time.ok_or_else(|| bad("no time"))?,
             outcome,
+            details,
         })
     }
 }
@@ -237,10 +448,15 @@ mod tests {
     use super::*;
 
     fn round_trip(outcome: Outcome) {
+        round_trip_with(outcome, Details::default());
+    }
+
+    fn round_trip_with(outcome: Outcome, details: Details) {
         let r = Record {
             seq: 42,
             time: UNIX_EPOCH + Duration::from_millis(1_764_067_200_125),
             outcome,
+            details,
         };
         let line = r.to_string();
         assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
@@ -263,6 +479,62 @@ mod tests {
         round_trip(Outcome::Withdrawn);
         round_trip(Outcome::WakeupEvent);
         round_trip(Outcome::WriteFailed { errno: libc::EBUSY });
+    }
+
+    #[test]
+    fn details_round_trip_and_old_lines_have_none() {
+        round_trip_with(
+            Outcome::Suspended { seconds: 61.25 },
+            Details {
+                awake: Some(28.004),
+                woke: Some(vec!["rtc0".into(), "PNP0C0C:00".into()]),
+                wake_irq: Some(8),
+                resume_reason: Some("8_rtc0;_Abort:_x".into()),
+                kernel_success: Some(12),
+                kernel_fail: Some(0),
+                ..Details::default()
+            },
+        );
+        round_trip_with(
+            Outcome::WriteFailed { errno: libc::EBUSY },
+            Details {
+                source: vec!["gpio-keys".into()],
+                failed_dev: Some("0000:00:14.0".into()),
+                failed_errno: Some(-16),
+                failed_step: Some("suspend".into()),
+                ..Details::default()
+            },
+        );
+        round_trip_with(
+            Outcome::Blocked { pids: vec![7] },
+            Details {
+                held: vec![Held {
+                    pid: 7,
+                    seconds: 12.5,
+                    command: "rsync:x".into(),
+                }],
+                ..Details::default()
+            },
+        );
+        round_trip_with(
+            Outcome::Suspended { seconds: 1.0 },
+            Details {
+                woke: Some(vec![]),
+                ..Details::default()
+            },
+        );
+        let old: Record = "seq=1 time=5.5 outcome=suspended seconds=1.000\n"
+            .parse()
+            .unwrap();
+        assert!(old.details.is_empty());
+        // A bad detail is dropped, the record kept.
+        let r: Record = "seq=1 time=5.5 outcome=suspended awake=x held=1:y:sh woke=a,b"
+            .parse()
+            .unwrap();
+        assert_eq!(r.details.awake, None);
+        assert!(r.details.held.is_empty());
+        assert_eq!(r.details.woke, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(token("a b,c\n"), "a_b_c_");
     }
 
     #[test]

@@ -6,3 +6,4 @@
 
 pub mod power;
 pub mod rtc;
+pub mod wakeup;

@@ -1,4 +1,5 @@
-//! The sysfs power interface: `power/wakeup_count` and `power/state`.
+//! The sysfs power interface: `power/wakeup_count` and `power/state`, and
+//! what the kernel says about wake-ups around them (`crate::wakeup`).
 //!
 //! [`Power`] is what the suspend loop needs from the kernel; [`SysfsPower`]
 //! is the real thing under a configurable root, [`SimPower`] a simulated
@@ -17,6 +18,8 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::wakeup::{Snapshot, SuspendStats, WakeupFiles};
 
 /// A sleep state, as written to `power/state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -103,6 +106,20 @@ pub trait Power {
     /// Writes `state` to `power/state`; returns after resume. Fails at once
     /// (typically `EBUSY`) if a wakeup event arrived after the count check.
     fn enter_state(&mut self, state: SleepState) -> Result<(), PowerError>;
+
+    /// Samples the wakeup sources' counts; `None` when the kernel has no
+    /// `class/wakeup`.
+    fn wakeup_sources(&mut self) -> Option<Snapshot>;
+    /// Returns the name of the wakeup source at `key` of a [`Snapshot`].
+    fn source_name(&mut self, key: &str) -> String;
+    /// Returns `power/pm_wakeup_irq`, when the kernel tells one.
+    fn wakeup_irq(&mut self) -> Option<u32>;
+    /// Returns `kernel/wakeup_reasons/last_resume_reason`, where present.
+    fn last_resume_reason(&mut self) -> Option<String>;
+    /// Returns `power/suspend_stats`, where present.
+    fn suspend_stats(&mut self) -> Option<SuspendStats>;
+    /// Returns `power/suspend_stats/fail` alone, where present.
+    fn suspend_fail_count(&mut self) -> Option<u64>;
 }
 
 /// The real sysfs power interface under a root (normally `/sys`).
@@ -110,6 +127,7 @@ pub trait Power {
 pub struct SysfsPower {
     wakeup_count: PathBuf,
     state: PathBuf,
+    wakeups: WakeupFiles,
 }
 
 impl SysfsPower {
@@ -118,6 +136,7 @@ impl SysfsPower {
         SysfsPower {
             wakeup_count: root.join("power/wakeup_count"),
             state: root.join("power/state"),
+            wakeups: WakeupFiles::new(root),
         }
     }
 
@@ -187,6 +206,30 @@ impl Power for SysfsPower {
     fn enter_state(&mut self, state: SleepState) -> Result<(), PowerError> {
         write_once(&self.state, &format!("{state}\n"))
     }
+
+    fn wakeup_sources(&mut self) -> Option<Snapshot> {
+        self.wakeups.snapshot()
+    }
+
+    fn source_name(&mut self, key: &str) -> String {
+        self.wakeups.name(key)
+    }
+
+    fn wakeup_irq(&mut self) -> Option<u32> {
+        self.wakeups.wakeup_irq()
+    }
+
+    fn last_resume_reason(&mut self) -> Option<String> {
+        self.wakeups.last_resume_reason()
+    }
+
+    fn suspend_stats(&mut self) -> Option<SuspendStats> {
+        self.wakeups.suspend_stats()
+    }
+
+    fn suspend_fail_count(&mut self) -> Option<u64> {
+        self.wakeups.fail_count()
+    }
 }
 
 /// The steps of the kernel protocol at which [`SimPower`] runs hooks.
@@ -198,6 +241,9 @@ pub enum SimStep {
     WriteCount,
     /// During the state write, before the kernel decides.
     EnterState,
+    /// During the state write, after the kernel suspended and before it
+    /// resumes (the moment a wakeup source wakes the machine).
+    Asleep,
 }
 
 type Hook = Box<dyn FnMut(&mut SimKernel) + Send>;
@@ -218,6 +264,17 @@ pub struct SimKernel {
     pub entered: Vec<SleepState>,
     /// Every call, in order (for assertions on ordering).
     pub calls: Vec<SimStep>,
+    /// The wakeup sources by name: `(event_count, wakeup_count)`; `None`
+    /// is a kernel without `class/wakeup`.
+    pub sources: Option<std::collections::BTreeMap<String, (u64, u64)>>,
+    /// `power/pm_wakeup_irq`.
+    pub wakeup_irq: Option<u32>,
+    /// `power/suspend_stats`; its `success` and `fail` counters follow the
+    /// state writes.
+    pub stats: Option<SuspendStats>,
+    /// Inside the state write, between [`SimStep::EnterState`] and the
+    /// return: the machine is asleep.
+    pub asleep: bool,
     hooks: Vec<(SimStep, Hook)>,
 }
 
@@ -238,6 +295,31 @@ impl SimKernel {
         self.count += 1;
         if self.armed {
             self.pending = true;
+        }
+    }
+
+    /// A wakeup event from source `name` (created if new): its
+    /// `event_count` goes up, and its `wakeup_count` too when the event
+    /// aborts or ends a suspend (armed, or asleep), as in the kernel.
+    pub fn source_event(&mut self, name: &str) {
+        let counts_wakeup = self.armed || self.asleep;
+        let sources = self.sources.get_or_insert_with(Default::default);
+        let entry = sources.entry(name.to_string()).or_insert((0, 0));
+        entry.0 += 1;
+        if counts_wakeup {
+            entry.1 += 1;
+        }
+        if !self.asleep {
+            self.wakeup_event();
+        }
+    }
+
+    fn stat_bump(&mut self, name: &str) {
+        if let Some(stats) = &mut self.stats {
+            match stats.counters.iter_mut().find(|(n, _)| n == name) {
+                Some((_, v)) => *v += 1,
+                None => stats.counters.push((name.to_string(), 1)),
+            }
         }
     }
 
@@ -278,6 +360,13 @@ impl SimPower {
                 fail_state: None,
                 entered: Vec::new(),
                 calls: Vec::new(),
+                sources: Some(Default::default()),
+                wakeup_irq: None,
+                stats: Some(SuspendStats {
+                    counters: vec![("success".into(), 0), ("fail".into(), 0)],
+                    ..SuspendStats::default()
+                }),
+                asleep: false,
                 hooks: Vec::new(),
             })),
         }
@@ -345,14 +434,49 @@ impl Power for SimPower {
         };
         match failure {
             Some(errno) => {
+                k.stat_bump("fail");
+                k.stat_bump("failed_freeze");
+                if let Some(stats) = &mut k.stats {
+                    stats.last_failed_errno = Some(-errno);
+                    stats.last_failed_step = Some("freeze".into());
+                }
                 drop(k);
                 Err(self.fail("state", errno))
             }
             None => {
+                k.asleep = true;
+                k.run_hooks(SimStep::Asleep);
+                k.asleep = false;
+                k.stat_bump("success");
                 k.entered.push(state);
                 Ok(())
             }
         }
+    }
+
+    fn wakeup_sources(&mut self) -> Option<Snapshot> {
+        let counts = self.kernel().sources.clone()?;
+        Some(Snapshot { counts })
+    }
+
+    fn source_name(&mut self, key: &str) -> String {
+        key.to_string()
+    }
+
+    fn wakeup_irq(&mut self) -> Option<u32> {
+        self.kernel().wakeup_irq
+    }
+
+    fn last_resume_reason(&mut self) -> Option<String> {
+        None
+    }
+
+    fn suspend_stats(&mut self) -> Option<SuspendStats> {
+        self.kernel().stats.clone()
+    }
+
+    fn suspend_fail_count(&mut self) -> Option<u64> {
+        self.kernel().stats.as_ref()?.counter("fail")
     }
 }
 
@@ -398,6 +522,24 @@ mod tests {
             p.kernel().calls,
             vec![SimStep::ReadCount, SimStep::WriteCount, SimStep::EnterState]
         );
+    }
+
+    #[test]
+    fn sim_sources_move_at_any_step_and_stats_follow() {
+        let mut p = SimPower::new();
+        p.on(SimStep::Asleep, |k| k.source_event("rtc0"));
+        let n = p.read_wakeup_count().unwrap();
+        p.write_wakeup_count(n).unwrap();
+        let before = p.wakeup_sources().unwrap();
+        p.enter_state(SleepState::Mem).unwrap();
+        let moved = p.wakeup_sources().unwrap().moved_since(&before);
+        assert_eq!(moved.len(), 1);
+        assert_eq!((moved[0].key.as_str(), moved[0].wakeups), ("rtc0", 1));
+        assert_eq!(p.suspend_stats().unwrap().counter("success"), Some(1));
+        // Before the count check, an event is counted but is no wakeup.
+        p.kernel().source_event("PNP0C0C:00");
+        assert_eq!(p.kernel().sources.as_ref().unwrap()["PNP0C0C:00"], (1, 0));
+        assert_eq!(p.write_wakeup_count(n).unwrap(), CountCheck::Rejected);
     }
 
     #[test]

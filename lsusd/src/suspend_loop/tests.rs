@@ -387,3 +387,108 @@ fn a_blocker_gone_between_try_lock_and_proc_locks_is_not_a_block() {
     assert_eq!(got, Ok(Some(vec![])));
     assert_eq!(n, 3);
 }
+
+#[test]
+fn the_record_names_the_wakeup_source_that_woke_the_machine() {
+    let mut r = rig(Config::default());
+    r.sim.kernel().source_event("PNP0C0C:00"); // before: not a wake
+    r.sim.on(SimStep::Asleep, |k| k.source_event("rtc0"));
+    r.sim.kernel().wakeup_irq = Some(8);
+    r.request();
+    let first = r.s.cycle().unwrap().unwrap();
+    assert!(matches!(first.outcome, Outcome::Suspended { .. }));
+    assert_eq!(first.details.woke, Some(vec!["rtc0".to_string()]));
+    assert_eq!(first.details.wake_irq, Some(8));
+    assert_eq!(first.details.kernel_success, Some(1));
+    assert_eq!(first.details.awake, None, "no resume before the first");
+    r.request();
+    let second = r.s.cycle().unwrap().unwrap();
+    assert!(second.details.awake.is_some_and(|a| a >= 0.0));
+    let text = std::fs::read_to_string(r.dir.join("outcome")).unwrap();
+    assert!(text.contains(" woke=rtc0 wake_irq=8 "), "{text}");
+    let history = std::fs::read_to_string(r.dir.join("log/history")).unwrap();
+    assert_eq!(history.matches("woke=rtc0").count(), 2, "{history}");
+}
+
+#[test]
+fn nothing_moved_is_woke_unknown_and_no_class_wakeup_is_no_key() {
+    let mut r = rig(Config::default());
+    r.request();
+    let rec = r.s.cycle().unwrap().unwrap();
+    assert_eq!(rec.details.woke, Some(vec![]));
+    assert!(rec.to_string().contains(" woke=unknown"));
+    r.sim.kernel().sources = None;
+    r.sim.kernel().stats = None;
+    r.request();
+    let rec = r.s.cycle().unwrap().unwrap();
+    assert_eq!(rec.details.woke, None);
+    assert_eq!(rec.details.kernel_success, None);
+    assert!(!rec.to_string().contains("woke="));
+}
+
+#[test]
+fn a_refused_count_names_the_source_that_moved() {
+    let mut r = rig(Config::default());
+    r.sim.on(SimStep::WriteCount, |k| {
+        if k.calls
+            .iter()
+            .filter(|s| **s == SimStep::WriteCount)
+            .count()
+            == 1
+        {
+            k.source_event("PNP0C0C:00");
+        }
+    });
+    r.request();
+    let rec = r.s.cycle().unwrap().unwrap();
+    assert_eq!(rec.outcome, Outcome::WakeupEvent);
+    assert_eq!(rec.details.source, ["PNP0C0C:00"]);
+    assert!(rec.to_string().contains(" source=PNP0C0C:00"));
+}
+
+#[test]
+fn a_failed_state_write_carries_the_kernels_report() {
+    let mut r = rig(Config::default());
+    r.sim
+        .on(SimStep::EnterState, |k| k.source_event("gpio-keys.0"));
+    r.request();
+    let rec = r.s.cycle().unwrap().unwrap();
+    assert_eq!(rec.outcome, Outcome::WriteFailed { errno: libc::EBUSY });
+    assert_eq!(rec.details.source, ["gpio-keys.0"]);
+    assert_eq!(rec.details.failed_errno, Some(-libc::EBUSY));
+    assert_eq!(rec.details.failed_step.as_deref(), Some("freeze"));
+    assert_eq!(rec.details.kernel_fail, Some(1));
+}
+
+#[test]
+fn a_blocker_is_timed_until_it_lets_go_in_the_history() {
+    let mut r = rig(Config::default());
+    let marker = r.dir.join("../held");
+    // A process of its own (lsusd leaves its own PID out of the blockers).
+    let mut child = std::process::Command::new("flock")
+        .arg("--shared")
+        .arg(r.dir.join("disabled"))
+        .arg("-c")
+        .arg(format!("touch {}; sleep 0.3", marker.display()))
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !marker.exists() {
+        assert!(std::time::Instant::now() < deadline, "flock never ran");
+        thread::sleep(Duration::from_millis(5));
+    }
+    r.request();
+    let rec = r.s.cycle().unwrap().unwrap();
+    child.wait().unwrap();
+    assert!(matches!(rec.outcome, Outcome::Blocked { .. }));
+    let history = std::fs::read_to_string(r.dir.join("log/history")).unwrap();
+    let line: lsus_proto::outcome::Record = history.lines().last().unwrap().parse().unwrap();
+    assert_eq!(line.seq, rec.seq);
+    assert!(!line.details.held.is_empty(), "{history}");
+    let h = &line.details.held[0];
+    assert!(h.seconds > 0.0 && h.seconds < 10.0, "{history}");
+    assert!(
+        ["flock", "sh", "sleep"].contains(&h.command.as_str()),
+        "{history}"
+    );
+}

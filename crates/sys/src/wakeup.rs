@@ -1,0 +1,285 @@
+//! What the kernel says about wake-ups and failed suspends: the wakeup
+//! sources of `class/wakeup`, `power/pm_wakeup_irq`,
+//! `kernel/wakeup_reasons/last_resume_reason` and `power/suspend_stats`.
+//!
+//! All of it is optional: a kernel without one of these files (or a fake
+//! tree without it) gives `None` or an empty answer, never an error — the
+//! suspend loop records what it can and goes on.
+//!
+//! The layout (`Documentation/ABI/testing/sysfs-class-wakeup` and
+//! `sysfs-power` in the kernel's tree):
+//!
+//! ```text
+//! SYS/class/wakeup/wakeupN/{name,event_count,wakeup_count,…}
+//! SYS/power/pm_wakeup_irq                 the IRQ that woke the system (ENODATA: none)
+//! SYS/power/suspend_stats/{success,fail,failed_freeze,…,last_failed_dev,
+//!                          last_failed_errno,last_failed_step}
+//! SYS/kernel/wakeup_reasons/last_resume_reason   (Android kernels only)
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The counts of every wakeup source at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Per source, keyed by its directory (`wakeup0`…) or, in the
+    /// simulated kernel, by its name: `(event_count, wakeup_count)`.
+    pub counts: BTreeMap<String, (u64, u64)>,
+}
+
+/// A wakeup source whose counts moved between two snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// The key of [`Snapshot::counts`].
+    pub key: String,
+    /// How much `event_count` grew.
+    pub events: u64,
+    /// How much `wakeup_count` grew (events that aborted or ended a
+    /// suspend: the kernel counts these only while the wakeup count is
+    /// armed or the system is asleep).
+    pub wakeups: u64,
+}
+
+impl Snapshot {
+    /// Returns the sources whose counts grew from `before` to `self`, the
+    /// likeliest cause first: by `wakeup_count` growth, then
+    /// `event_count` growth, then key. A source that appeared since
+    /// `before` counts from zero.
+    pub fn moved_since(&self, before: &Snapshot) -> Vec<Moved> {
+        let mut moved: Vec<Moved> = self
+            .counts
+            .iter()
+            .filter_map(|(key, &(ev, wk))| {
+                let (ev0, wk0) = before.counts.get(key).copied().unwrap_or((0, 0));
+                let m = Moved {
+                    key: key.clone(),
+                    events: ev.saturating_sub(ev0),
+                    wakeups: wk.saturating_sub(wk0),
+                };
+                (m.events > 0 || m.wakeups > 0).then_some(m)
+            })
+            .collect();
+        moved.sort_by(|a, b| {
+            b.wakeups
+                .cmp(&a.wakeups)
+                .then(b.events.cmp(&a.events))
+                .then(a.key.cmp(&b.key))
+        });
+        moved
+    }
+}
+
+/// The kernel's own suspend statistics (`power/suspend_stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SuspendStats {
+    /// The numeric counters present (`success`, `fail`, `failed_freeze`…),
+    /// in the kernel's order.
+    pub counters: Vec<(String, u64)>,
+    /// `last_failed_dev`, when not empty.
+    pub last_failed_dev: Option<String>,
+    /// `last_failed_errno` (the kernel writes it negative, `-16`).
+    pub last_failed_errno: Option<i32>,
+    /// `last_failed_step`, when not empty.
+    pub last_failed_step: Option<String>,
+}
+
+/// The counters of `power/suspend_stats`, in the order the kernel lists
+/// them; those the running kernel lacks are left out.
+pub const SUSPEND_STATS_COUNTERS: &[&str] = &[
+    "success",
+    "fail",
+    "failed_freeze",
+    "failed_prepare",
+    "failed_suspend",
+    "failed_suspend_late",
+    "failed_suspend_noirq",
+    "failed_resume",
+    "failed_resume_early",
+    "failed_resume_noirq",
+];
+
+impl SuspendStats {
+    /// Returns counter `name`, if the kernel has it.
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        self.counters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, v)| v)
+    }
+}
+
+/// The wake-up files under a sysfs root (normally `/sys`).
+#[derive(Debug, Clone)]
+pub struct WakeupFiles {
+    root: PathBuf,
+}
+
+impl WakeupFiles {
+    /// Uses the files under `root`.
+    pub fn new(root: &Path) -> WakeupFiles {
+        WakeupFiles {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Samples every wakeup source's `event_count` and `wakeup_count`.
+    /// Returns `None` when `class/wakeup` cannot be listed (a kernel
+    /// without it); a source whose files cannot be read is left out.
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        let dir = self.root.join("class/wakeup");
+        let mut counts = BTreeMap::new();
+        for entry in fs::read_dir(&dir).ok()?.flatten() {
+            let name = entry.file_name();
+            let Some(key) = name.to_str() else { continue };
+            if !key.starts_with("wakeup") {
+                continue;
+            }
+            let path = entry.path();
+            let (Some(ev), Some(wk)) = (
+                read_u64(&path.join("event_count")),
+                read_u64(&path.join("wakeup_count")),
+            ) else {
+                continue;
+            };
+            counts.insert(key.to_string(), (ev, wk));
+        }
+        Some(Snapshot { counts })
+    }
+
+    /// Returns the `name` of the source at `key` (a directory of
+    /// `class/wakeup`), or the key itself when it cannot be read.
+    pub fn name(&self, key: &str) -> String {
+        read_text(&self.root.join("class/wakeup").join(key).join("name"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| key.to_string())
+    }
+
+    /// Returns `power/pm_wakeup_irq`: the IRQ that ended the last suspend,
+    /// `None` when the file is missing or the kernel has none to tell.
+    pub fn wakeup_irq(&self) -> Option<u32> {
+        read_text(&self.root.join("power/pm_wakeup_irq"))?
+            .parse()
+            .ok()
+    }
+
+    /// Returns `kernel/wakeup_reasons/last_resume_reason` (Android
+    /// kernels), its lines joined with `; `, or `None`.
+    pub fn last_resume_reason(&self) -> Option<String> {
+        let text = read_text(&self.root.join("kernel/wakeup_reasons/last_resume_reason"))?;
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("; "))
+    }
+
+    /// Returns the `fail` counter of `power/suspend_stats` alone (cheap
+    /// enough to read just before the state write).
+    pub fn fail_count(&self) -> Option<u64> {
+        read_u64(&self.root.join("power/suspend_stats/fail"))
+    }
+
+    /// Returns `power/suspend_stats`, or `None` when the directory is
+    /// missing.
+    pub fn suspend_stats(&self) -> Option<SuspendStats> {
+        let dir = self.root.join("power/suspend_stats");
+        if !dir.is_dir() {
+            return None;
+        }
+        let counters = SUSPEND_STATS_COUNTERS
+            .iter()
+            .filter_map(|&n| read_u64(&dir.join(n)).map(|v| (n.to_string(), v)))
+            .collect();
+        let text = |n: &str| read_text(&dir.join(n)).filter(|t| !t.is_empty());
+        Some(SuspendStats {
+            counters,
+            last_failed_dev: text("last_failed_dev"),
+            last_failed_errno: text("last_failed_errno").and_then(|t| t.parse().ok()),
+            last_failed_step: text("last_failed_step"),
+        })
+    }
+}
+
+/// Reads a small text file, trimmed; `None` when it cannot be read.
+fn read_text(path: &Path) -> Option<String> {
+    fs::read_to_string(path).ok().map(|t| t.trim().to_string())
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    read_text(path)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(root: &Path, n: u32, name: &str, ev: u64, wk: u64) {
+        let d = root.join(format!("class/wakeup/wakeup{n}"));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("name"), format!("{name}\n")).unwrap();
+        fs::write(d.join("event_count"), format!("{ev}\n")).unwrap();
+        fs::write(d.join("wakeup_count"), format!("{wk}\n")).unwrap();
+    }
+
+    #[test]
+    fn moved_sources_are_found_and_named_wakeups_first() {
+        let t = tempfile::tempdir().unwrap();
+        let w = WakeupFiles::new(t.path());
+        assert_eq!(w.snapshot(), None, "no class/wakeup: no snapshot");
+        source(t.path(), 0, "rtc0", 3, 1);
+        source(t.path(), 1, "PNP0C0C:00", 9, 0);
+        source(t.path(), 2, "alarmtimer.0.auto", 0, 0);
+        let before = w.snapshot().unwrap();
+        assert_eq!(before.counts.len(), 3);
+        source(t.path(), 1, "PNP0C0C:00", 12, 0);
+        source(t.path(), 0, "rtc0", 4, 2);
+        source(t.path(), 3, "new", 1, 0);
+        let after = w.snapshot().unwrap();
+        let moved = after.moved_since(&before);
+        let keys: Vec<&str> = moved.iter().map(|m| m.key.as_str()).collect();
+        assert_eq!(keys, ["wakeup0", "wakeup1", "wakeup3"]);
+        assert_eq!(w.name("wakeup0"), "rtc0");
+        assert_eq!(w.name("wakeup9"), "wakeup9");
+        assert!(after.moved_since(&after).is_empty());
+    }
+
+    #[test]
+    fn optional_files_are_none_when_missing() {
+        let t = tempfile::tempdir().unwrap();
+        let w = WakeupFiles::new(t.path());
+        assert_eq!(w.wakeup_irq(), None);
+        assert_eq!(w.last_resume_reason(), None);
+        assert_eq!(w.suspend_stats(), None);
+        assert_eq!(w.fail_count(), None);
+        fs::create_dir_all(t.path().join("power/suspend_stats")).unwrap();
+        fs::create_dir_all(t.path().join("kernel/wakeup_reasons")).unwrap();
+        fs::write(t.path().join("power/pm_wakeup_irq"), "8\n").unwrap();
+        fs::write(
+            t.path().join("kernel/wakeup_reasons/last_resume_reason"),
+            "8 rtc0\n\n",
+        )
+        .unwrap();
+        for (n, v) in [
+            ("success", "5"),
+            ("fail", "2"),
+            ("failed_freeze", "1"),
+            ("last_failed_dev", "\n"),
+            ("last_failed_errno", "-16\n"),
+            ("last_failed_step", "freeze\n"),
+        ] {
+            fs::write(t.path().join("power/suspend_stats").join(n), v).unwrap();
+        }
+        assert_eq!(w.wakeup_irq(), Some(8));
+        assert_eq!(w.last_resume_reason().as_deref(), Some("8 rtc0"));
+        let s = w.suspend_stats().unwrap();
+        assert_eq!(s.counter("success"), Some(5));
+        assert_eq!(s.counter("failed_resume"), None);
+        assert_eq!(s.last_failed_dev, None);
+        assert_eq!(s.last_failed_errno, Some(-16));
+        assert_eq!(s.last_failed_step.as_deref(), Some("freeze"));
+        assert_eq!(w.fail_count(), Some(2));
+    }
+}
