@@ -29,7 +29,7 @@ const MANAGER: &str = "org.freedesktop.login1.Manager";
 #[derive(Debug)]
 pub enum Answer {
     /// lsusd's record of the attempt the drop-in asked for.
-    Attempt(Record),
+    Attempt(Box<Record>),
     /// Refused before asking logind: these block inhibitors hold sleep.
     Inhibited(Vec<String>),
 }
@@ -119,7 +119,7 @@ pub fn suspend(run_dir: &Path, timeout: Option<Duration>) -> Result<Answer, Stri
         }
     }
     match read_record(&run) {
-        Some(rec) if Some(&rec) != before.as_ref() => Ok(Answer::Attempt(rec)),
+        Some(rec) if Some(&rec) != before.as_ref() => Ok(Answer::Attempt(Box::new(rec))),
         _ => Err(
             "logind suspended, but lsusd recorded no attempt: is the drop-in for \
                   systemd-suspend.service installed (install.sh --with-logind)?"
