@@ -376,6 +376,23 @@ impl fmt::Display for Record {
 #[error("malformed outcome record: {0}")]
 pub struct ParseError(pub String);
 
+/// Parses `time=`'s value, seconds with an optional decimal fraction,
+/// exactly (through `f64` a time of 2038 read back a millisecond early,
+/// so a record printed again drifted). Digits past nanoseconds are cut.
+fn parse_time(value: &str) -> Option<Duration> {
+    let (secs, frac) = value.split_once('.').unwrap_or((value, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if secs.is_empty() || !all_digits(secs) || !all_digits(frac) {
+        return None;
+    }
+    let nanos = frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(9)
+        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    Some(Duration::new(secs.parse().ok()?, nanos))
+}
+
 impl std::str::FromStr for Record {
     type Err = ParseError;
 
@@ -398,10 +415,8 @@ impl std::str::FromStr for Record {
                 "time" => {
                     // A hostile file must not make a reader panic: the
                     // value is checked before any arithmetic on it.
-                    let secs: f64 = value.parse().map_err(|_| bad("a bad time"))?;
                     time = Some(
-                        Duration::try_from_secs_f64(secs)
-                            .ok()
+                        parse_time(value)
                             .and_then(|d| UNIX_EPOCH.checked_add(d))
                             .ok_or_else(|| bad("a bad time"))?,
                     );

@@ -1,0 +1,77 @@
+//! Property tests of what lsusd reads from sysfs (issue #15, point 1):
+//! `power/wakeup_count` and the wakeup sources' files, whatever a fake or
+//! broken tree holds, end in a value or a clear error, never a panic.
+//!
+//! `tests/fuzz/run --long` sets `PROPTEST_CASES`.
+
+use std::fs;
+
+use lsus_sys::power::{Power, SysfsPower};
+use lsus_sys::wakeup::WakeupFiles;
+use proptest::prelude::*;
+
+fn contents() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..40),
+        "[ \t\n]{0,2}\\+?[0-9]{1,22}[ \t\n]{0,2}".prop_map(String::into_bytes),
+        any::<u64>().prop_map(|n| format!("{n}\n").into_bytes()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        // Every case writes a small tree to a temp directory: fewer cases
+        // than the pure parsers unless PROPTEST_CASES says otherwise.
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64),
+        ..ProptestConfig::default()
+    })]
+
+    /// `wakeup_count` reads as the number it holds, or as an error naming
+    /// the file.
+    #[test]
+    fn wakeup_count_is_its_number_or_an_error(text in contents()) {
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir(t.path().join("power")).unwrap();
+        let path = t.path().join("power/wakeup_count");
+        fs::write(&path, &text).unwrap();
+        let expected = std::str::from_utf8(&text).ok().and_then(|s| s.trim().parse::<u64>().ok());
+        match SysfsPower::new(t.path()).read_wakeup_count() {
+            Ok(n) => prop_assert_eq!(Some(n), expected),
+            Err(e) => {
+                prop_assert_eq!(expected, None);
+                prop_assert!(e.to_string().contains("wakeup_count"), "{}", e);
+            }
+        }
+    }
+
+    /// Wakeup sources with any contents: a snapshot leaves out what it
+    /// cannot read, and two snapshots of the same tree show nothing moved.
+    #[test]
+    fn wakeup_sources_with_any_contents(
+        sources in proptest::collection::vec((contents(), contents(), contents()), 0..6),
+    ) {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("class/wakeup");
+        fs::create_dir_all(&dir).unwrap();
+        let mut readable = 0;
+        for (i, (name, ev, wk)) in sources.iter().enumerate() {
+            let d = dir.join(format!("wakeup{i}"));
+            fs::create_dir(&d).unwrap();
+            fs::write(d.join("name"), name).unwrap();
+            fs::write(d.join("event_count"), ev).unwrap();
+            fs::write(d.join("wakeup_count"), wk).unwrap();
+            let num = |b: &[u8]| std::str::from_utf8(b).ok().and_then(|s| s.trim().parse::<u64>().ok());
+            if num(ev).is_some() && num(wk).is_some() {
+                readable += 1;
+            }
+        }
+        let files = WakeupFiles::new(t.path());
+        let a = files.snapshot().unwrap();
+        let b = files.snapshot().unwrap();
+        prop_assert_eq!(a.counts.len(), readable);
+        prop_assert!(b.moved_since(&a).is_empty());
+        for key in a.counts.keys() {
+            let _ = files.name(key);
+        }
+    }
+}
