@@ -253,7 +253,7 @@ fn start(env: &mut Env, bus: &Bus) -> String {
         "lsus-logind",
         &["--run-dir", &run, "--bus-address", &bus.address],
     );
-    env.wait_log("lsus-logind", "ready", DEADLINE);
+    env.wait_log("lsus-logind", " INFO ready: ", DEADLINE);
     env.wait_for("lsus-logind's first status", DEADLINE, || {
         published(env).starts_with("logind=connected")
     });

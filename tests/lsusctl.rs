@@ -220,17 +220,26 @@ fn watch_prints_one_suspend_and_one_resume_and_history_lists_the_outcomes() {
     env.wait_for("both watchers printed the resume", DEADLINE, || {
         text_watch.text().contains("resume") && json_watch.text().contains("\"resume\"")
     });
-    // Nothing more comes for one request.
-    std::thread::sleep(Duration::from_millis(200));
+    // Nothing more comes for one request: a second request's two lines
+    // follow the first's directly (anything spurious from the first cycle
+    // would come between them).
+    let out = env.request(&[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}\n{}", env.dump());
+    env.wait_for("both watchers printed the second resume", DEADLINE, || {
+        text_watch.text().matches("resume").count() >= 2
+            && json_watch.text().matches("\"resume\"").count() >= 2
+    });
     let t = text_watch.text();
     let lines: Vec<&str> = t.lines().collect();
-    assert_eq!(lines.len(), 2, "{t}");
+    assert_eq!(lines.len(), 4, "{t}");
+    assert!(lines[2].ends_with("  suspend"), "{t}");
+    assert!(lines[3].contains("  resume after "), "{t}");
     assert!(lines[0].ends_with("  suspend"), "{t}");
     assert!(lines[1].contains("  resume after "), "{t}");
     assert!(lines[1].contains("suspended for"), "{t}");
     let j = json_watch.text();
     let lines: Vec<&str> = j.lines().collect();
-    assert_eq!(lines.len(), 2, "{j}");
+    assert_eq!(lines.len(), 4, "{j}");
     assert!(
         lines[0].starts_with("{\"event\":\"suspend\",\"time\":"),
         "{j}"
@@ -257,13 +266,14 @@ fn watch_prints_one_suspend_and_one_resume_and_history_lists_the_outcomes() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
     let lines: Vec<&str> = t.lines().collect();
-    assert_eq!(lines.len(), 2, "{t}");
+    assert_eq!(lines.len(), 3, "{t}");
     assert!(lines[0].contains("suspended for"), "{t}");
-    assert!(lines[1].contains(&format!("blocked by PID {pid}")), "{t}");
+    assert!(lines[1].contains("suspended for"), "{t}");
+    assert!(lines[2].contains(&format!("blocked by PID {pid}")), "{t}");
     let out = lsusctl(&env, &["history", "--json", "-n", "1"]);
     let j = text(&out);
     assert!(
-        j.starts_with("[{\"seq\":2,") && j.contains("\"outcome\":\"blocked\""),
+        j.starts_with("[{\"seq\":3,") && j.contains("\"outcome\":\"blocked\""),
         "{j}"
     );
     assert!(j.contains(&format!("\"pids\":[{pid}]")), "{j}");

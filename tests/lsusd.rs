@@ -376,8 +376,24 @@ fn idle_lsusd_uses_no_cpu_and_no_context_switches() {
             .sum();
         (cpu, switches)
     };
-    // Let the last cycle settle, then watch a quiet period.
-    thread::sleep(Duration::from_millis(200));
+    // The last cycle is over (its request removed, the record written) and
+    // every thread of lsusd sleeps: it is in its wait. Then a quiet period.
+    let all_sleeping = || {
+        fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|tasks| {
+            tasks.flatten().all(|t| {
+                fs::read_to_string(t.path().join("stat")).is_ok_and(|st| {
+                    st.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('S')
+                })
+            })
+        })
+    };
+    env.wait_for("lsusd idle in its wait", DEADLINE, || {
+        !env.path("request").exists() && env.outcome_seq() == 1 && all_sleeping()
+    });
     let before = sample();
     thread::sleep(Duration::from_secs(2));
     assert_eq!(

@@ -40,6 +40,14 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Returns true for a daemon's own "ready" line (`… INFO ready: …`), and
+/// not for any other line that merely contains the word ("already
+/// running").
+pub fn is_ready_line(line: &str) -> bool {
+    line.split_once(" INFO ")
+        .is_some_and(|(_, message)| message.starts_with("ready: "))
+}
+
 /// A daemon started by the harness.
 pub struct Daemon {
     pub name: String,
@@ -259,7 +267,7 @@ impl Env {
         self.wait_for(
             &format!("{} ({}) ready", d.name, d.log.display()),
             DEADLINE,
-            || fs::read_to_string(&d.log).is_ok_and(|l| l.contains("ready")),
+            || fs::read_to_string(&d.log).is_ok_and(|l| l.lines().any(is_ready_line)),
         );
     }
 

@@ -362,9 +362,16 @@ impl Env {
                 .daemons
                 .last_mut()
                 .ok_or_else(|| Error::Plumbing("no daemon".into()))?;
+            // The daemon's own ready line, not any line with the word
+            // ("already running").
+            let ready = |line: &str| {
+                line.split_once(" INFO ")
+                    .is_some_and(|(_, message)| message.starts_with("ready: "))
+            };
             if fs::read_to_string(&d.log)
                 .unwrap_or_default()
-                .contains("ready")
+                .lines()
+                .any(ready)
             {
                 return Ok(());
             }

@@ -234,10 +234,11 @@ start_lsusd() {
     spawn lsusd lsusd --run-dir "$RUN" --sysfs "$SYSFS" -v "$@"
     if wait_for 15 lsusd_ready; then ok "lsusd is ready"; else bad "lsusd is ready"; finish; fi
 }
-# lsused and wakealarmd log "ready" once their socket listens and they have
-# registered as watchers of lsusd (a request before that would not wait for
-# them)
-daemon_ready() { [ -S "$RUN/$2" ] && log_has "$1" 'ready'; }
+# lsused and wakealarmd log their ready line ("… INFO ready: …") once their
+# socket listens and they have registered as watchers of lsusd (a request
+# before that would not wait for them); not any line with "ready" in it
+# ("already running")
+daemon_ready() { [ -S "$RUN/$2" ] && log_has "$1" ' INFO ready: '; }
 start_lsused() {
     spawn lsused lsused --run-dir "$RUN" "$@"
     if wait_for 15 daemon_ready lsused registration; then ok "lsused is ready"; else bad "lsused is ready"; finish; fi
