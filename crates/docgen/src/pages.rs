@@ -172,7 +172,11 @@ pub const REQUEST_SUSPEND_1: &str = "# EXIT STATUS
   An error: lsusd is not running (no run directory, no `RUN/disabled`, or
   nobody holds the lock on `RUN/lsusd.pid`), lsusd stopped while the request
   waited (noticed within a second), permission denied, time-out (the
-  request is withdrawn).
+  request is withdrawn). With `--via-logind` also: the system bus or logind
+  cannot be reached, logind refused to suspend (polkit, another operation
+  in progress), its suspend did not end within `--timeout`, or logind
+  suspended but lsusd recorded no new attempt (the drop-in of `install.sh
+  --with-logind` is not installed, so systemd-sleep wrote the state itself).
 * 130, 143, 129
   Interrupted by SIGINT (Ctrl-C), SIGTERM or SIGHUP: the request was
   withdrawn (as after a time-out), and that is said on standard error.
