@@ -260,15 +260,19 @@ impl Server {
         Ok(())
     }
 
-    /// [`Server::settle`] between ready and resume.
-    fn settle_in_cycle(&mut self, now: u64) {
-        let decision = suspend::decide(
+    /// What to do about suspend at `now`, given the connections.
+    fn decide(&self, now: u64) -> Decision {
+        suspend::decide(
             now,
             self.schedule.len(),
             self.schedule.blocking(),
             self.schedule.earliest(),
-        );
-        match decision {
+        )
+    }
+
+    /// [`Server::settle`] between ready and resume.
+    fn settle_in_cycle(&mut self, now: u64) {
+        match self.decide(now) {
             Decision::StayAwake(reason) => {
                 if !self.hold.is_held() {
                     self.take_hold(reason, "during the suspend attempt");
@@ -363,13 +367,7 @@ impl Server {
         let (now, _) = unix_now();
         // Whatever is due gets its Now first, and then blocks.
         self.fire_due(now);
-        let decision = suspend::decide(
-            now,
-            self.schedule.len(),
-            self.schedule.blocking(),
-            self.schedule.earliest(),
-        );
-        match decision {
+        match self.decide(now) {
             Decision::Ready => tracing::debug!("suspend imminent: no alarms"),
             Decision::ProgramRtc(time) => self.program_rtc(time),
             Decision::StayAwake(reason) => self.take_hold(reason, "suspend imminent"),
