@@ -25,7 +25,7 @@ use crate::bench::Config;
 use crate::clients::{AlarmJob, WatcherMode};
 use crate::env::Options;
 use crate::error::{plumbing, Context, Result};
-use crate::report::Report;
+use crate::report::{Report, Verdict};
 
 /// Exit code: the benchmarks ran (targets may still be missed: read the table).
 const EXIT_OK: i32 = 0;
@@ -210,6 +210,21 @@ fn try_main(cli: Cli) -> Result<()> {
     let missed = rep.missed();
     if missed > 0 {
         eprintln!("lsus-bench: {missed} target(s) missed (see the table)");
+    }
+    // Under CI nothing is skipped silently: a row the machine could not
+    // measure fails the run, saying which and why.
+    let skipped: Vec<String> = rep
+        .rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Skipped)
+        .map(|r| format!("{}, {}: {}", r.bench, r.case, r.result))
+        .collect();
+    if !skipped.is_empty() && std::env::var("CI").as_deref() == Ok("true") {
+        return plumbing(format!(
+            "CI=true and {} row(s) skipped: {}",
+            skipped.len(),
+            skipped.join("; ")
+        ));
     }
     Ok(())
 }
