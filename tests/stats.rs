@@ -5,6 +5,7 @@
 mod harness;
 
 use std::fs;
+use std::process::Command;
 
 use harness::{Env, DEADLINE};
 
@@ -43,4 +44,42 @@ fn a_source_that_moves_during_the_state_write_is_the_wake_reason() {
     let h = history(&env);
     assert_eq!(h.last().map(|r| &r.details.woke), Some(&r.details.woke));
     env.wait_log("lsusd", "woken by rtc0", DEADLINE);
+
+    // `lsusctl stats` names it and agrees with the kernel's count.
+    let out = lsusctl(&env, &["stats", "--json"]);
+    assert!(
+        out.contains("\"wake_reasons\":[{\"name\":\"rtc0\",\"count\":1}]"),
+        "{out}"
+    );
+    assert!(out.contains("\"suspends\":1,"), "{out}");
+    assert!(
+        out.contains("\"kernel_suspends\":1,\"lsusd_suspends\":1,\"agree\":true"),
+        "{out}"
+    );
+    let text = lsusctl(&env, &["stats", "--since", "1h"]);
+    assert!(text.contains("wake reasons: rtc0 1"), "{text}");
+    assert!(text.contains("the kernel agrees: 1 suspends"), "{text}");
+    // The timeline, plain (not a terminal), marks the wake with its reason.
+    let pic = lsusctl(&env, &["history", "--timeline", "--since", "1h"]);
+    assert!(pic.contains("wakes:  a=rtc0 (1)"), "{pic}");
+    assert!(!pic.contains('\x1b'), "{pic}");
+    assert!(pic.lines().all(|l| l.chars().count() <= 80), "{pic}");
+}
+
+/// Runs `lsusctl ARGS` on the test's run directory and fake sysfs; returns
+/// its standard output, after checking it succeeded.
+fn lsusctl(env: &Env, args: &[&str]) -> String {
+    let mut cmd = Command::new(harness::bin("lsusctl"));
+    cmd.arg("--run-dir").arg(&env.run).args(args);
+    if args[0] == "stats" {
+        cmd.arg("--sysfs").arg(&env.sys);
+    }
+    let out = cmd.env_remove("NO_COLOR").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "lsusctl {args:?}: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
 }

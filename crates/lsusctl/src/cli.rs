@@ -27,8 +27,9 @@ pub const EXIT_NOT_FOUND: u8 = 127;
 ///
 /// Looks at lsusd and its helpers through the run directory: who blocks
 /// suspend (`status`), keeps the machine awake while a command runs
-/// (`block`), prints suspends and resumes as they happen (`watch`) and
-/// lists the last outcomes (`history`). It needs the permissions of a
+/// (`block`), prints suspends and resumes as they happen (`watch`), lists
+/// the last outcomes (`history`, `history --timeline`) and sums them up
+/// (`stats`): what woke the machine, who kept it awake and for how long. It needs the permissions of a
 /// member of the run directory's group (`suspend` when installed with the
 /// systemd units).
 #[derive(Debug, Parser)]
@@ -64,9 +65,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
 
-        /// How many of the last outcomes to show (0 to 100, what lsusd keeps).
+        /// How many of the last outcomes to show (0 to 2000, what lsusd keeps).
         #[arg(long, value_name = "N", default_value_t = 5,
-              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=100))]
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=2000))]
         last: usize,
     },
 
@@ -111,15 +112,51 @@ pub enum Command {
     },
 
     /// The last outcomes recorded by lsusd (RUN/log/history), oldest first.
+    ///
+    /// Each line says what happened and what lsusd learnt from the kernel:
+    /// the wakeup source that woke the machine, the one that aborted an
+    /// attempt, who held suspend off and for how long.
     History {
         /// One JSON array instead of text.
+        #[arg(long, conflicts_with = "timeline")]
+        json: bool,
+
+        /// Only the last N outcomes (1 to 2000, what lsusd keeps).
+        #[arg(short = 'n', long, value_name = "N", conflicts_with = "timeline",
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=2000))]
+        lines: Option<usize>,
+
+        /// A picture of the last hours in 80 columns: asleep, awake and
+        /// blocked as bars on a time axis, each wake marked with its
+        /// reason. Plain text when NO_COLOR is set or the output is not a
+        /// terminal.
+        #[arg(long)]
+        timeline: bool,
+
+        /// With --timeline, how far back: 90s, 30m, 8h, 7d [default: 8h].
+        #[arg(long, value_name = "SPAN", requires = "timeline",
+              value_parser = lsus_proto::args::span)]
+        since: Option<std::time::Duration>,
+    },
+
+    /// Sums up the outcomes of a span of time: attempts by outcome,
+    /// suspends, time asleep and awake, top wake reasons, top blockers by
+    /// time held, top abort sources, and the kernel's suspend_stats with
+    /// whether they agree with lsusd's count.
+    Stats {
+        /// How far back: 90s, 30m, 24h, 7d (lsusd keeps 2000 records:
+        /// 7 days at 200 suspends a day).
+        #[arg(long, value_name = "SPAN", default_value = "24h",
+              value_parser = lsus_proto::args::span)]
+        since: std::time::Duration,
+
+        /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
 
-        /// Only the last N outcomes (1 to 100, what lsusd keeps).
-        #[arg(short = 'n', long, value_name = "N",
-              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100))]
-        lines: Option<usize>,
+        /// Root of the sysfs tree (power/suspend_stats).
+        #[arg(long, value_name = "DIR", default_value = "/sys")]
+        sysfs: PathBuf,
     },
 }
 

@@ -36,6 +36,25 @@ pub fn local_time(t: SystemTime) -> String {
     )
 }
 
+/// Formats seconds for a person: `3.2 s`, `12m 05s`, `6h 12m`, `2d 03h`.
+pub fn human(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "?".into();
+    }
+    if secs < 60.0 {
+        return format!("{secs:.1} s");
+    }
+    let s = secs.round() as u64;
+    let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if d > 0 {
+        format!("{d}d {h:02}h")
+    } else if h > 0 {
+        format!("{h}h {m:02}m")
+    } else {
+        format!("{m}m {sec:02}s")
+    }
+}
+
 /// Returns `s` as a JSON string literal, or `null`.
 pub fn json_opt(s: Option<&str>) -> String {
     s.map_or_else(|| "null".into(), json_str)
@@ -60,6 +79,15 @@ mod tests {
         assert_eq!(json_opt(None), "null");
         assert_eq!(json_f64(f64::NAN), "null");
         assert_eq!(json_f64(1.5), "1.500");
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(3.21), "3.2 s");
+        assert_eq!(human(725.0), "12m 05s");
+        assert_eq!(human(22_320.0), "6h 12m");
+        assert_eq!(human(183_600.0), "2d 03h");
+        assert_eq!(human(f64::NAN), "?");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use lsus_proto::outcome::{Outcome, Record};
+use lsus_proto::outcome::{Details, Outcome, Record};
 use lsus_proto::rundir::{RunDir, HISTORY, LOG_DIR, OUTCOME};
 
 use crate::error::Error;
@@ -39,9 +39,15 @@ pub fn describe(outcome: &Outcome) -> String {
     }
 }
 
-/// Formats one record as a line of text (no newline).
+/// Formats one record as a line of text (no newline), with what lsusd
+/// learnt from the kernel in parentheses.
 pub fn line(r: &Record) -> String {
-    format!("{}  {}", local_time(r.time), describe(&r.outcome))
+    let more = r.details.to_string();
+    if more.is_empty() {
+        format!("{}  {}", local_time(r.time), describe(&r.outcome))
+    } else {
+        format!("{}  {} ({more})", local_time(r.time), describe(&r.outcome))
+    }
 }
 
 /// Formats one record as a JSON object.
@@ -66,15 +72,84 @@ pub fn json(r: &Record) -> String {
         }
         _ => {}
     }
+    details_json(&mut out, &r.details);
     out.push('}');
     out
 }
 
-/// Runs `lsusctl history`.
-pub fn run(dir: &std::path::Path, json_out: bool, n: Option<usize>) -> Result<String, Error> {
+/// Appends the details that are set as JSON members (doc/protocol.md §6
+/// names them; `woke` is `[]` for `woke=unknown`).
+fn details_json(out: &mut String, d: &Details) {
+    let strings = |v: &[String]| {
+        let parts: Vec<String> = v.iter().map(|s| json_str(s)).collect();
+        format!("[{}]", parts.join(","))
+    };
+    if let Some(a) = d.awake {
+        let _ = write!(out, ",\"awake\":{}", json_f64(a));
+    }
+    if let Some(w) = &d.woke {
+        let _ = write!(out, ",\"woke\":{}", strings(w));
+    }
+    if let Some(irq) = d.wake_irq {
+        let _ = write!(out, ",\"wake_irq\":{irq}");
+    }
+    if let Some(r) = &d.resume_reason {
+        let _ = write!(out, ",\"resume_reason\":{}", json_str(r));
+    }
+    if !d.source.is_empty() {
+        let _ = write!(out, ",\"source\":{}", strings(&d.source));
+    }
+    if let Some(v) = &d.failed_dev {
+        let _ = write!(out, ",\"failed_dev\":{}", json_str(v));
+    }
+    if let Some(v) = d.failed_errno {
+        let _ = write!(out, ",\"failed_errno\":{v}");
+    }
+    if let Some(v) = &d.failed_step {
+        let _ = write!(out, ",\"failed_step\":{}", json_str(v));
+    }
+    if let Some(v) = d.kernel_success {
+        let _ = write!(out, ",\"kernel_success\":{v}");
+    }
+    if let Some(v) = d.kernel_fail {
+        let _ = write!(out, ",\"kernel_fail\":{v}");
+    }
+    if !d.held.is_empty() {
+        let parts: Vec<String> = d
+            .held
+            .iter()
+            .map(|h| {
+                format!(
+                    "{{\"pid\":{},\"seconds\":{},\"command\":{}}}",
+                    h.pid,
+                    json_f64(h.seconds),
+                    json_str(&h.command)
+                )
+            })
+            .collect();
+        let _ = write!(out, ",\"held\":[{}]", parts.join(","));
+    }
+}
+
+/// Runs `lsusctl history`; with `timeline`, draws the last `timeline`
+/// span instead of listing.
+pub fn run(
+    dir: &std::path::Path,
+    json_out: bool,
+    n: Option<usize>,
+    timeline: Option<std::time::Duration>,
+) -> Result<String, Error> {
     // The history outlives lsusd; reading it does not need lsusd running.
     let run = crate::status::open_run_dir(dir)?;
     let records = read(&run, n)?;
+    if let Some(span) = timeline {
+        return Ok(crate::timeline::draw(
+            &records,
+            std::time::SystemTime::now(),
+            span,
+            crate::timeline::colour_wanted(),
+        ));
+    }
     if json_out {
         let parts: Vec<String> = records.iter().map(json).collect();
         return Ok(format!("[{}]\n", parts.join(",\n")));
@@ -131,6 +206,22 @@ mod tests {
             json(&r),
             "{\"seq\":4,\"time\":1.500,\"outcome\":\"blocked\",\
              \"description\":\"blocked by PID 7\",\"pids\":[7]}"
+        );
+    }
+
+    #[test]
+    fn details_show_in_lines_and_json() {
+        let r: Record = "seq=5 time=2.000 outcome=suspended seconds=1.000 woke=rtc0 \
+                         held=7:1.500:sh\n"
+            .parse()
+            .unwrap();
+        assert!(line(&r).ends_with("(woken by rtc0; PID 7 (sh) held it off for 1.5 s)"));
+        let j = json(&r);
+        assert!(
+            j.ends_with(
+                ",\"woke\":[\"rtc0\"],\"held\":[{\"pid\":7,\"seconds\":1.500,\"command\":\"sh\"}]}"
+            ),
+            "{j}"
         );
     }
 

@@ -6,7 +6,9 @@ mod error;
 mod fmt;
 mod history;
 mod procinfo;
+mod stats;
 mod status;
+mod timeline;
 mod watch;
 
 use std::io::Write;
@@ -67,6 +69,15 @@ fn try_main(cli: Cli) -> Result<u8, Error> {
         }
         Command::Block { why: _, command } => block::run(&dir, &command),
         Command::Watch { json, follow } => watch::run(&dir, json, follow),
-        Command::History { json, lines } => print(&history::run(&dir, json, lines)?),
+        Command::History {
+            json,
+            lines,
+            timeline,
+            since,
+        } => {
+            let span = timeline.then(|| since.unwrap_or(timeline::DEFAULT_SPAN));
+            print(&history::run(&dir, json, lines, span)?)
+        }
+        Command::Stats { since, json, sysfs } => print(&stats::run(&dir, since, json, &sysfs)?),
     }
 }

@@ -41,6 +41,39 @@ pub fn seconds(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Parses a span of time: a number with a unit `s`, `m`, `h` or `d`
+/// (`90s`, `30m`, `24h`, `7d`, `1.5h`), or plain seconds; more than 0 and
+/// at most [`MAX_SECONDS`].
+///
+/// ```
+/// use std::time::Duration;
+/// use lsus_proto::args::span;
+/// assert_eq!(span("24h"), Ok(Duration::from_secs(86_400)));
+/// assert!(span("7y").is_err());
+/// ```
+pub fn span(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c),
+        _ => (t, 's'),
+    };
+    let scale = match unit {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        'd' => 86_400.0,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a span of time like 90s, 30m, 24h or 7d"
+            ))
+        }
+    };
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a span of time like 90s, 30m, 24h or 7d"))?;
+    seconds(&(n * scale).to_string())
+}
+
 /// Parses the octal permission mode of a socket (`0660`, `660`, `0o660`).
 /// The owner must keep read and write permission (connecting needs write),
 /// and only permission bits are allowed: mode `0` would make the socket
@@ -89,6 +122,18 @@ mod tests {
             "1e-12",
         ] {
             assert!(seconds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn spans_take_a_unit() {
+        assert_eq!(span("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(span("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(span("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(span("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(span("5"), Ok(Duration::from_secs(5)));
+        for bad in ["", "h", "0h", "-1d", "3w", "1e9d", "nan h"] {
+            assert!(span(bad).is_err(), "{bad}");
         }
     }
 
