@@ -22,7 +22,14 @@ fn history(env: &Env) -> Vec<lsus_proto::outcome::Record> {
 fn a_source_that_moves_during_the_state_write_is_the_wake_reason() {
     let mut env = Env::new();
     env.state_fifo();
-    env.start_lsusd(&[]);
+    let prom = env.tmp.path().join("lsusd.prom");
+    env.start_lsusd(&["--metrics-file", prom.to_str().unwrap()]);
+    let metrics = || fs::read_to_string(&prom).unwrap_or_default();
+    assert!(
+        metrics().contains("lsusd_attempts_total{outcome=\"suspended\"} 0\n"),
+        "written at start-up: {}",
+        metrics()
+    );
     // Noise before the attempt: not a wake reason.
     env.wakeup_source_event(1, false);
     let req = env.request_spawn();
@@ -59,6 +66,15 @@ fn a_source_that_moves_during_the_state_write_is_the_wake_reason() {
     let text = lsusctl(&env, &["stats", "--since", "1h"]);
     assert!(text.contains("wake reasons: rtc0 1"), "{text}");
     assert!(text.contains("the kernel agrees: 1 suspends"), "{text}");
+    // The metrics name it, for node_exporter.
+    let m = metrics();
+    for want in [
+        "lsusd_attempts_total{outcome=\"suspended\"} 1\n",
+        "lsusd_wakeups_total{reason=\"rtc0\"} 1\n",
+        "lsusd_wakeups_total{reason=\"other\"} 0\n",
+    ] {
+        assert!(m.contains(want), "{want:?} in\n{m}");
+    }
     // The timeline, plain (not a terminal), marks the wake with its reason.
     let pic = lsusctl(&env, &["history", "--timeline", "--since", "1h"]);
     assert!(pic.contains("wakes:  a=rtc0 (1)"), "{pic}");
@@ -82,4 +98,75 @@ fn lsusctl(env: &Env, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     text
+}
+
+#[test]
+fn a_blocker_is_timed_in_the_history_stats_and_metrics() {
+    let mut env = Env::new();
+    let prom = env.tmp.path().join("lsusd.prom");
+    env.start_lsusd(&["--metrics-file", prom.to_str().unwrap()]);
+    let marker = env.tmp.path().join("locked");
+    let mut blocker = harness::sh_spawn(
+        &format!(
+            "exec flock --shared \"$RUN/disabled\" -c 'touch {}; sleep 0.5'",
+            marker.display()
+        ),
+        &env.run,
+    );
+    env.wait_for("the blocker holds disabled", DEADLINE, || marker.exists());
+    let out = env.request(&[]);
+    assert!(!out.status.success(), "blocked: {out:?}");
+    blocker.wait().unwrap();
+    env.wait_for("held= in the history", DEADLINE, || {
+        history(&env).iter().any(|r| !r.details.held.is_empty())
+    });
+    let h = history(&env);
+    let held = &h
+        .iter()
+        .find(|r| !r.details.held.is_empty())
+        .unwrap()
+        .details
+        .held[0];
+    assert!(held.seconds > 0.0 && held.seconds < 20.0, "{held:?}");
+    assert!(
+        ["flock", "sh", "sleep"].contains(&held.command.as_str()),
+        "{held:?}"
+    );
+    env.wait_log("lsusd", "held suspend off for", DEADLINE);
+    let text = lsusctl(&env, &["stats"]);
+    assert!(
+        text.contains(&format!("blockers by time held: {} ", held.command)),
+        "{text}"
+    );
+    assert!(text.contains("blocked 1"), "{text}");
+    let m = fs::read_to_string(&prom).unwrap();
+    let want = format!(
+        "lsusd_blocked_seconds_total{{command=\"{}\"}} ",
+        held.command
+    );
+    assert!(m.contains(&want), "{want:?} in\n{m}");
+    assert!(
+        m.contains("lsusd_attempts_total{outcome=\"blocked\"} 1\n"),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_metrics_file_in_a_missing_directory_is_a_usage_error() {
+    let env = Env::new();
+    let out = Command::new(harness::bin("lsusd"))
+        .arg("--run-dir")
+        .arg(&env.run)
+        .arg("--sysfs")
+        .arg(&env.sys)
+        .args(["--metrics-file", "/nonexistent/lsusd.prom"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--metrics-file /nonexistent/lsusd.prom"),
+        "{err}"
+    );
+    assert!(!env.run.exists(), "nothing was created");
 }

@@ -56,6 +56,13 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub immediate_grace_ms: u64,
 
+    /// After every attempt, write lsusd's counters to this file in the
+    /// Prometheus text format (atomically), for node_exporter's textfile
+    /// collector: attempts by outcome, seconds asleep, wake-ups by reason,
+    /// seconds blocked by command.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
     /// More log output (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,

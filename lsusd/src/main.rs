@@ -3,6 +3,7 @@
 mod backoff;
 mod held;
 mod history;
+mod metrics;
 mod reasons;
 mod suspend_loop;
 mod trigger;
@@ -71,6 +72,23 @@ fn check_sysfs(power: &SysfsPower, dry_run: bool) -> Result<Vec<String>, ConfigE
     Ok(missing)
 }
 
+/// A `--metrics-file` must name a file in a directory that exists.
+fn check_metrics_file(path: &std::path::Path) -> Result<(), ConfigError> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if path.file_name().is_none() || !parent.is_dir() {
+        return Err(ConfigError(format!(
+            "--metrics-file {}: {} is not a directory (node_exporter's \
+             --collector.textfile.directory, say)",
+            path.display(),
+            parent.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Opens the run directory, creating it only when its parent exists (a
 /// misspelt path is refused, not silently made). Returns it and whether it
 /// was created.
@@ -97,6 +115,9 @@ fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
     // The options first: a wrong --sysfs or --run-dir changes nothing.
     let power = SysfsPower::new(&cli.sysfs);
     let missing = check_sysfs(&power, cli.dry_run)?;
+    if let Some(path) = &cli.metrics_file {
+        check_metrics_file(path)?;
+    }
     let (run, created) = open_run_dir(&cli.run_dir)?;
     let _instance = InstanceLock::acquire(&run, "lsusd")?;
     // Before lsused and wakealarmd stage their status files through it.
@@ -112,6 +133,7 @@ fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
         backoff_max: Duration::from_millis(cli.backoff_max_ms),
         immediate_grace: Duration::from_millis(cli.immediate_grace_ms),
         nag_watchers: Some(Duration::from_secs(5)),
+        metrics_file: cli.metrics_file.clone(),
     };
     let mut suspender = Suspender::start(
         run,

@@ -34,6 +34,7 @@ use lsus_sys::power::{CountCheck, Power, SleepState};
 
 use crate::backoff::Backoff;
 use crate::held::HeldOff;
+use crate::metrics::Metrics;
 use crate::reasons::{self, Before};
 use crate::trigger::{self, Look, Trigger};
 use crate::watchers::{self, Found, NotifyError};
@@ -60,6 +61,8 @@ pub struct Config {
     /// Name the watchers that are not ready at this interval (needs the
     /// SIGALRM handler of `lsus_daemon::signals`).
     pub nag_watchers: Option<Duration>,
+    /// Write the Prometheus counters here after each attempt.
+    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -73,6 +76,7 @@ impl Default for Config {
             backoff_max: Duration::from_secs(30),
             immediate_grace: Duration::from_secs(1),
             nag_watchers: None,
+            metrics_file: None,
         }
     }
 }
@@ -118,6 +122,8 @@ pub struct Suspender<P: Power> {
     held: HeldOff,
     /// Boot time of the last resume (of this lsusd), for `awake=`.
     last_resume: Option<Duration>,
+    /// `--metrics-file`.
+    metrics: Option<Metrics>,
 }
 
 /// How the loop learns that it should end.
@@ -167,6 +173,7 @@ impl<P: Power> Suspender<P> {
         // `seq` goes on from the last record (of a previous lsusd, too), so
         // a requester that read the record before a restart sees a new one.
         let seq = crate::history::last_seq(&run);
+        let metrics = cfg.metrics_file.clone().map(Metrics::new);
         let mut s = Suspender {
             run,
             power,
@@ -179,7 +186,11 @@ impl<P: Power> Suspender<P> {
             stop,
             held: HeldOff::default(),
             last_resume: None,
+            metrics,
         };
+        if let Some(m) = &mut s.metrics {
+            m.write();
+        }
         match watchers::take_over(&s.run)? {
             Found::Fresh => tracing::debug!("created an empty watching"),
             Found::Idle => {
@@ -512,6 +523,10 @@ impl<P: Power> Suspender<P> {
             Err(e) => tracing::error!("cannot record the outcome: {e}"),
         }
         crate::history::append(&self.run, &record);
+        if let Some(m) = &mut self.metrics {
+            m.add(&record);
+            m.write();
+        }
         Ok(record)
     }
 
@@ -671,7 +686,7 @@ impl<P: Power> Suspender<P> {
 
     /// Logs how long each blocker held suspend off and adds `held=` to the
     /// history line of record `seq`.
-    fn end_hold(&self, seq: u64, ended: Vec<Held>) {
+    fn end_hold(&mut self, seq: u64, ended: Vec<Held>) {
         if ended.is_empty() {
             return;
         }
@@ -682,6 +697,10 @@ impl<P: Power> Suspender<P> {
                 h.command,
                 h.seconds
             );
+        }
+        if let Some(m) = &mut self.metrics {
+            m.add_held(&ended);
+            m.write();
         }
         crate::history::amend(&self.run, seq, |d| d.held = ended);
     }
