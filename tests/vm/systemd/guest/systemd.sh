@@ -97,3 +97,66 @@ sd_finish() {
     check "a real suspend: $_k counted, $_n 'PM: suspend entry (deep)'" sh -c "[ $_k -ge 1 ] && [ $_n = $_k ]"
     finish
 }
+
+# ---- lsus-logind and the real systemd-logind (issue #14) ------------------------
+# The guest is installed with install.sh --with-logind: lsus-logind.service
+# (enabled) runs beside the three, and systemd-suspend.service has the
+# drop-in that sends logind's suspends (systemctl suspend) through lsusd.
+
+# logind_says PATTERN: the summary line of lsus-logind's status file
+# (doc/protocol.md §1.13: logind=connected inhibitors=N blocking=B
+# holding=yes|no sleeping=yes|no) matches the extended regex PATTERN
+logind_says() { head -n 1 "$RUN/lsus-logind.status" 2>/dev/null | grep -Eq -- "$1"; }
+# logind_lists PATTERN: one of its inhibitor lines matches PATTERN
+logind_lists() { grep -Eq -- "$1" "$RUN/lsus-logind.status" 2>/dev/null; }
+# wait_logind: lsus-logind.service is active (running) through READY=1 and
+# connected to the system bus; fails the scenario (finish) otherwise
+wait_logind() {
+    if wait_for 60 unit_running lsus-logind && wait_for 30 logind_says '^logind=connected '; then
+        ok "lsus-logind.service is active (running), connected to logind: $(unit_state lsus-logind); $(head -n 1 "$RUN/lsus-logind.status")"
+    else
+        bad "lsus-logind.service is active (running), connected to logind: $(unit_state lsus-logind); status: $(head -n 1 "$RUN/lsus-logind.status" 2>&1)"
+        systemctl status --no-pager lsus-logind.service 2>&1 | sed 's/^/    | /'
+        finish
+    fi
+}
+# inhibitors NAME: `systemd-inhibit --list` (logind's own view) into
+# $L/NAME.log and on the console
+inhibitors() {
+    systemd-inhibit --list --no-pager >"$L/$1.log" 2>&1
+    say "systemd-inhibit --list:"
+    sed 's/^/    | /' "$L/$1.log"
+}
+# bus_ready NAME PATH: send a signal on the system bus at PATH and say
+# whether the monitor NAME (spawned, its match rules taking PATH) printed it
+bus_ready() {
+    dbus-send --system --type=signal "$2" lsus.Test.Ready 2>/dev/null
+    log_has "$1" "path=$2;"
+}
+# sleep_monitor NAME: `dbus-monitor --system` on logind's PrepareForSleep,
+# spawned as NAME (so each of its lines reaches the kernel log, stamped
+# with the printk clock), and waits until it is subscribed (it has printed
+# a signal sent to /lsus/ready/NAME after it started)
+sleep_monitor() {
+    spawn "$1" stdbuf -oL dbus-monitor --system \
+        "type='signal',interface='org.freedesktop.login1.Manager',member='PrepareForSleep'" \
+        "type='signal',path='/lsus/ready/$1'"
+    if wait_for 30 bus_ready "$1" "/lsus/ready/$1"; then
+        ok "dbus-monitor --system ($1) is subscribed"
+    else
+        bad "dbus-monitor --system ($1) is subscribed"
+        finish
+    fi
+}
+# suspend_unit_mark: remember when systemd-suspend.service last ended
+# (ExecMainExitTimestampMonotonic), for suspend_unit_done
+suspend_unit_mark() { SU_MARK=$(prop systemd-suspend ExecMainExitTimestampMonotonic); }
+# suspend_unit_done: systemd-suspend.service has run and stopped since
+# suspend_unit_mark (a oneshot: inactive after success, failed after a
+# refused attempt)
+suspend_unit_done() {
+    case $(prop systemd-suspend ActiveState) in inactive | failed) ;; *) return 1 ;; esac
+    [ "$(prop systemd-suspend ExecMainExitTimestampMonotonic)" != "$SU_MARK" ]
+}
+# after_ts A B: kernel-log stamps A and B are both known and A < B
+after_ts() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }

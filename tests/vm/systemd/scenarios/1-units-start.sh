@@ -1,7 +1,10 @@
 # Scenario 1 (systemd): the units start at boot as installed and enabled; a real suspend; history and status written (#19).
-# lsusd, lsused and wakealarmd, installed by systemd/install.sh and enabled
-# with systemctl enable, reach active (running) through READY=1, lsused and
-# wakealarmd after lsusd was ready (After=lsusd.service), none restarted;
+# lsusd, lsused and wakealarmd, installed by systemd/install.sh
+# --with-logind and enabled with systemctl enable, reach active (running)
+# through READY=1, lsused and wakealarmd after lsusd was ready
+# (After=lsusd.service), none restarted; lsus-logind (enabled too) is
+# active (running), connected to the real systemd-logind, without
+# capabilities, and lsusctl status shows its section (issue #14);
 # sysusers.d and tmpfiles.d made the group and /run/suspend 2770
 # root:suspend; systemd-analyze security inside the guest gives the
 # exposure the host computed from the same unit files. Then a real suspend
@@ -11,6 +14,7 @@
 . /scenarios/systemd.sh
 
 wait_units
+wait_logind
 for u in $UNITS; do
     check "$u.service: Type=notify" [ "$(prop $u Type)" = notify ]
     check "$u.service: not restarted (NRestarts=$(prop $u NRestarts))" [ "$(prop $u NRestarts)" = 0 ]
@@ -24,14 +28,15 @@ for u in lsused wakealarmd; do
 done
 check "lsused runs as lsused:suspend" \
     [ "$(ps -o user=,group= -p "$(main_pid lsused)" | xargs)" = "lsused suspend" ]
-check "lsusd and wakealarmd run as root with no capability" sh -c "
+check "lsusd, wakealarmd and lsus-logind run as root with no capability" sh -c "
     grep -q '^CapEff:[[:space:]]*0*\$' /proc/$(main_pid lsusd)/status &&
-    grep -q '^CapEff:[[:space:]]*0*\$' /proc/$(main_pid wakealarmd)/status"
+    grep -q '^CapEff:[[:space:]]*0*\$' /proc/$(main_pid wakealarmd)/status &&
+    grep -q '^CapEff:[[:space:]]*0*\$' /proc/$(main_pid lsus-logind)/status"
 check "the group suspend exists and lsused is in it" sh -c 'id -nG lsused | grep -qw suspend'
 check "$RUN is 2770 root:suspend ($(stat -c '%a %U:%G' $RUN))" [ "$(stat -c '%a %U:%G' $RUN)" = "2770 root:suspend" ]
 check "$RUN/.staging is 2770 root:suspend ($(stat -c '%a %U:%G' $RUN/.staging 2>&1))" \
     [ "$(stat -c '%a %U:%G' $RUN/.staging)" = "2770 root:suspend" ]
-for f in lsusd.pid lsused.pid wakealarmd.pid lsused.status wakealarmd.status disabled watching; do
+for f in lsusd.pid lsused.pid wakealarmd.pid lsus-logind.pid lsused.status wakealarmd.status lsus-logind.status disabled watching; do
     check "$RUN/$f exists" [ -f "$RUN/$f" ]
 done
 for s in registration wakealarm; do
@@ -68,6 +73,14 @@ check "lsusctl status exits 0 (got $CTL_RC)" [ "$CTL_RC" = 0 ]
 check "lsusctl status lists the attempt among the last outcomes" \
     sh -c "grep -A3 '^last outcomes:\$' $L/st.log | grep -q 'suspended for'"
 check "lsusctl status names lsusd's PID" log_has st "^lsusd: running, PID $(main_pid lsusd), "
+# issue #14: lsus-logind's section, with the delay inhibitor it keeps in
+# the real logind (so that it can let go of disabled before logind
+# suspends); the logind scenarios check the rest of lsus-logind (kept
+# out of here: this scenario is the longest of the flavour)
+check "lsusctl status has the logind section, nothing blocking" \
+    log_has st "^logind: lsus-logind running, PID $(main_pid lsus-logind): logind connected, 0 inhibitors block sleep\$"
+check "lsusctl status lists lsus-logind's delay inhibitor" \
+    log_has st "^  lsus-logind +0 +root +$(main_pid lsus-logind) +sleep +delay +lets go of its lsusd block"
 no_warnings
 for u in $UNITS; do
     check "$u.service still active (running), not restarted: $(unit_state $u)" \
