@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::clients::WatcherMode;
 use crate::env::{Env, Options, ReadyPipe};
-use crate::error::{plumbing, Error, Result};
+use crate::error::{plumbing, Context, Error, Result};
 use crate::limits;
 use crate::procstat::{self, Sample};
 use crate::report::{Report, Verdict};
@@ -232,6 +232,7 @@ pub fn lsusd(cfg: &Config, rep: &mut Report) -> Result<()> {
         complete_p50.push((n, complete.pct(50.0)));
         if n == 0 {
             blocked_answer(cfg, rep)?;
+            reasons(cfg, rep, state.pct(50.0), complete.pct(50.0))?;
         }
     }
     let p = |n| complete_p50.iter().find(|(k, _)| *k == n).map(|&(_, d)| d);
@@ -270,6 +271,184 @@ pub fn lsusd(cfg: &Config, rep: &mut Report) -> Result<()> {
             ],
         );
     }
+    Ok(())
+}
+
+/// How many wakeup sources the reasons case puts in the fake tree.
+const SOURCES: usize = 50;
+
+/// Lays out `n` wakeup sources (`class/wakeup/wakeupN/{name,event_count,
+/// wakeup_count}`) and `power/suspend_stats` under `sys`.
+fn wakeup_tree(sys: &std::path::Path, n: usize) -> Result<()> {
+    for i in 0..n {
+        let d = sys.join(format!("class/wakeup/wakeup{i}"));
+        std::fs::create_dir_all(&d).ctx(|| format!("cannot create {}", d.display()))?;
+        for (f, v) in [
+            ("name", format!("source{i}\n")),
+            ("event_count", format!("{}\n", i * 7)),
+            ("wakeup_count", format!("{}\n", i)),
+        ] {
+            std::fs::write(d.join(f), v).ctx(|| format!("cannot write {}", d.display()))?;
+        }
+    }
+    let st = sys.join("power/suspend_stats");
+    std::fs::create_dir_all(&st).ctx(|| format!("cannot create {}", st.display()))?;
+    for f in lsus_sys::wakeup::SUSPEND_STATS_COUNTERS {
+        std::fs::write(st.join(f), "0\n").ctx(|| format!("cannot write {f}"))?;
+    }
+    for f in ["last_failed_dev", "last_failed_errno", "last_failed_step"] {
+        std::fs::write(st.join(f), "\n").ctx(|| format!("cannot write {f}"))?;
+    }
+    Ok(())
+}
+
+/// The cost of recording the wake reasons (issue #16), two ways:
+///
+/// - in-process, what lsusd's `crate::reasons` reads per suspended
+///   attempt with [`SOURCES`] wakeup sources: three samples of
+///   `class/wakeup` (step 4, before and after the state write),
+///   `suspend_stats/fail`, the name of the source that moved (one is made
+///   to move between the second and third sample, inside the timing),
+///   `pm_wakeup_irq`, `last_resume_reason` and `suspend_stats`;
+/// - through the release lsusd: request → state written and request →
+///   cycle complete with those sources and a history at its 2000-record
+///   bound, against `base_state` and `base_complete`, the same figures of
+///   the 0-watcher case (no `class/wakeup`, a short history).
+fn reasons(
+    cfg: &Config,
+    rep: &mut Report,
+    base_state: Duration,
+    base_complete: Duration,
+) -> Result<()> {
+    use lsus_sys::wakeup::WakeupFiles;
+    let case = format!("{SOURCES} wakeup sources");
+    progress(format!("lsusd, {case}: recording the reasons"));
+    let tmp = tempfile::Builder::new()
+        .prefix("lsus-bench-")
+        .tempdir_in(crate::env::temp_base())
+        .ctx(|| "cannot create a temporary directory".into())?;
+    wakeup_tree(tmp.path(), SOURCES)?;
+    let w = WakeupFiles::new(tmp.path());
+    let bump = tmp.path().join("class/wakeup/wakeup3/wakeup_count");
+    let mut times = Vec::new();
+    let mut named = 0usize;
+    for i in 0..cfg.pick(300, 3000) {
+        let t = Instant::now();
+        let a = w.snapshot();
+        let fail = w.fail_count();
+        let b = w.snapshot();
+        std::fs::write(&bump, format!("{}\n", 10 + i)).ctx(|| "cannot move a source".into())?;
+        let c = w.snapshot();
+        let (Some(b), Some(c)) = (b, c) else {
+            return plumbing("the fake class/wakeup could not be read");
+        };
+        for m in c.moved_since(&b) {
+            std::hint::black_box(w.name(&m.key));
+            named += 1;
+        }
+        let more = (w.wakeup_irq(), w.last_resume_reason(), w.suspend_stats());
+        times.push(t.elapsed());
+        std::hint::black_box((a, fail, more));
+    }
+    if named != times.len() {
+        return plumbing(format!(
+            "the moved source was found {named} times in {} samples",
+            times.len()
+        ));
+    }
+    let rec = Samples::new(times);
+    rep.row(
+        "lsusd",
+        &case,
+        "recording the reasons per attempt (in-process), p50 / p90 / p99",
+        triple(&rec),
+        "p50 < 1 ms",
+        verdict(rec.pct(50.0) < Duration::from_millis(1)),
+        vec![
+            ("p50_ms", rec.pct(50.0).as_secs_f64() * 1e3),
+            ("p90_ms", rec.pct(90.0).as_secs_f64() * 1e3),
+            ("p99_ms", rec.pct(99.0).as_secs_f64() * 1e3),
+            ("samples", rec.len() as f64),
+        ],
+    );
+
+    // Through the release lsusd, with a history at its bound.
+    let n_cycles = cfg.pick(15, 60);
+    progress(format!(
+        "lsusd, {case}, 2000-record history: {n_cycles} cycles"
+    ));
+    let mut env = Env::new(&cfg.opts)?;
+    wakeup_tree(&env.sys, SOURCES)?;
+    env.start_lsusd()?;
+    cycles(&mut env, 3)?;
+    // 1999 records of a realistic length (about 180 bytes); lsusd keeps
+    // them and appends one at each attempt.
+    let line = "outcome=suspended seconds=3600.125 awake=1234.567 woke=PNP0C0C:00 wake_irq=9 kernel_success=1234 kernel_fail=0\n";
+    let mut text = String::new();
+    for i in 0..1999u64 {
+        text.push_str(&format!(
+            "seq={} time={}.000 {line}",
+            100 + i,
+            1_700_000_000 + i
+        ));
+    }
+    let history = env.path("log/history");
+    std::fs::write(&history, &text).ctx(|| format!("cannot fill {}", history.display()))?;
+    let (state, complete) = cycles(&mut env, n_cycles)?;
+    let kept =
+        std::fs::read_to_string(&history).ctx(|| format!("cannot read {}", history.display()))?;
+    env.stop();
+    let lines = kept.lines().count();
+    if lines != 2000 {
+        return plumbing(format!("the history has {lines} lines, not 2000"));
+    }
+    let case = format!(
+        "{SOURCES} wakeup sources, history of 2000 ({} KiB)",
+        kept.len() / 1024
+    );
+    rep.row(
+        "lsusd",
+        &case,
+        "request → state written, p50 / p90 / p99",
+        triple(&state),
+        "",
+        Verdict::Info,
+        vec![
+            ("p50_ms", state.pct(50.0).as_secs_f64() * 1e3),
+            ("p90_ms", state.pct(90.0).as_secs_f64() * 1e3),
+            ("p99_ms", state.pct(99.0).as_secs_f64() * 1e3),
+        ],
+    );
+    rep.row(
+        "lsusd",
+        &case,
+        "request → cycle complete, p50 / p90 / p99",
+        triple(&complete),
+        "",
+        Verdict::Info,
+        vec![
+            ("p50_ms", complete.pct(50.0).as_secs_f64() * 1e3),
+            ("p90_ms", complete.pct(90.0).as_secs_f64() * 1e3),
+            ("p99_ms", complete.pct(99.0).as_secs_f64() * 1e3),
+        ],
+    );
+    let d = |a: Duration, b: Duration| a.as_secs_f64() * 1e3 - b.as_secs_f64() * 1e3;
+    rep.row(
+        "lsusd",
+        &case,
+        "p50 added to state written / cycle complete (vs 0 watchers)",
+        format!(
+            "{:+.3} / {:+.3} ms",
+            d(state.pct(50.0), base_state),
+            d(complete.pct(50.0), base_complete)
+        ),
+        "",
+        Verdict::Info,
+        vec![
+            ("state_ms", d(state.pct(50.0), base_state)),
+            ("complete_ms", d(complete.pct(50.0), base_complete)),
+        ],
+    );
     Ok(())
 }
 
