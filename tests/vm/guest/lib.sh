@@ -17,7 +17,9 @@ RUN=/run/suspend
 SYSFS=/sys
 # every binary and libsus honour it; the daemons also get --run-dir
 export LSUSD_RUN_DIR=$RUN
-L=/tmp/lsus
+# this scenario's logs (a systemd boot runs several scenarios, each with its
+# own directory)
+L=${LSUS_LOG_DIR:-/tmp/lsus}
 mkdir -p "$L"
 SCEN=${LSUS_SCENARIO:-?}
 CHECKS=0
@@ -250,11 +252,12 @@ start_wakealarmd() {
 
 # ---- figures from the kernel log ----------------------------------------------
 # kts PATTERN [AFTER]: printk timestamp (seconds) of the first kernel-log
-# record matching PATTERN whose timestamp is >= AFTER; empty if none
+# record matching PATTERN whose timestamp is >= AFTER (default: the start of
+# this scenario, KT0); empty if none
 kts() {
     # the pattern goes through the environment: awk -v would eat its
     # backslashes
-    dmesg | KTS_PAT="$1" awk -v after="${2:-0}" '
+    dmesg | KTS_PAT="$1" awk -v after="${2:-${KT0:-0}}" '
         { if (match($0, /^\[ *[0-9]+\.[0-9]+\]/)) {
               t = substr($0, 2, RLENGTH - 2) + 0
               if (t >= after + 0 && $0 ~ ENVIRON["KTS_PAT"]) { printf "%.6f\n", t; exit } } }'
@@ -281,6 +284,22 @@ latency_resume_to_notified() {
     _b=$(kts "$1" "$_a")
     [ -n "$_b" ] && RESUME_MS=$(ms_between "$_a" "$_b")
     return 0
+}
+
+# The start of this scenario on the printk clock: every figure and every
+# count of kernel-log records (kts, kts_count) begins there, since a
+# systemd boot runs several scenarios
+KT0=0
+mark "scenario $SCEN begins"
+KT0=$(kts "lsus-mark: scenario $SCEN begins\$" 0)
+KT0=${KT0:-0}
+# kts_count PATTERN: kernel-log records matching PATTERN since KT0
+kts_count() {
+    dmesg | KTS_PAT="$1" awk -v after="$KT0" '
+        { if (match($0, /^\[ *[0-9]+\.[0-9]+\]/)) {
+              t = substr($0, 2, RLENGTH - 2) + 0
+              if (t >= after + 0 && $0 ~ ENVIRON["KTS_PAT"]) c++ } }
+        END { print c + 0 }'
 }
 
 # ---- end ------------------------------------------------------------------------

@@ -34,15 +34,26 @@ wait_units() {
     done
 }
 
-# journal UNIT PRIORITY: the messages of UNIT.service in this boot at
+# The journal of this scenario: from the cursor run-scenario took as it
+# began (the first scenario of a boot gets none: the whole boot)
+JCUR=${LSUS_JOURNAL_CURSOR:-}
+# jctl ARGS...: journalctl -b -q --no-pager of this scenario's entries
+jctl() {
+    if [ -n "$JCUR" ]; then
+        journalctl -b -q --no-pager --after-cursor="$JCUR" "$@"
+    else
+        journalctl -b -q --no-pager "$@"
+    fi
+}
+# journal UNIT PRIORITY: the messages of UNIT.service in this scenario at
 # PRIORITY or more urgent (journalctl -p), without decoration
-journal() { journalctl -b -q --no-pager -o cat -p "$2" -u "$1.service"; }
+journal() { jctl -o cat -p "$2" -u "$1.service"; }
 # journal_has UNIT PRIORITY PATTERN: one of those messages matches the
 # extended regular expression PATTERN
 journal_has() { journal "$1" "$2" | grep -Eq -- "$3"; }
 # no_warnings: journalctl -p warning is empty for the three units
 no_warnings() {
-    _w=$(journalctl -b -q --no-pager -o short-monotonic -p warning -u lsusd.service -u lsused.service -u wakealarmd.service)
+    _w=$(jctl -o short-monotonic -p warning -u lsusd.service -u lsused.service -u wakealarmd.service)
     if [ -z "$_w" ]; then
         ok "journalctl -p warning is empty for lsusd, lsused and wakealarmd"
     else
@@ -58,8 +69,23 @@ as() {
     runuser -u "$_u" -- env LSUSD_RUN_DIR="$RUN" PATH="$PATH" "$@"
 }
 # member NAME: make a user NAME in the group suspend (useradd), as an
-# administrator would: useradd -m -G suspend NAME
-member() { useradd -m -G suspend "$1" && ok "useradd -G suspend $1"; }
+# administrator would: useradd -m -G suspend NAME (a scenario earlier in the
+# same boot may have made NAME already)
+member() {
+    if id "$1" >/dev/null 2>&1; then
+        check "$1 (made earlier in this boot) is in suspend" sh -c "id -nG $1 | grep -qw suspend"
+    else
+        check "useradd -m -G suspend $1" useradd -m -G suspend "$1"
+    fi
+}
+# outsider NAME: a user NAME who is not in the group suspend
+outsider() {
+    if id "$1" >/dev/null 2>&1; then
+        check "$1 (made earlier in this boot) is not in suspend" not sh -c "id -nG $1 | grep -qw suspend"
+    else
+        check "useradd -m $1 (not in suspend)" useradd -m "$1"
+    fi
+}
 
 # ctl NAME ARGS...: `lsusctl ARGS...` as root, output in $L/NAME.log (so that
 # log_has NAME works) and on the console; sets CTL_RC
@@ -89,10 +115,11 @@ alarm_suspend() {
 
 # sd_finish: the checks every scenario of this flavour ends with, then
 # finish. The machine suspended to S3: mem_sleep selects [deep] and there is
-# one "PM: suspend entry (deep)" per suspend counted (at least one).
+# one "PM: suspend entry (deep)" per suspend counted (at least one), both
+# since this scenario began.
 sd_finish() {
     check "mem_sleep selects deep ($(cat /sys/power/mem_sleep))" grep -q '\[deep\]' /sys/power/mem_sleep
-    _n=$(dmesg | grep -c 'PM: suspend entry (deep)')
+    _n=$(kts_count 'PM: suspend entry \(deep\)')
     _k=$(suspends_since_start)
     check "a real suspend: $_k counted, $_n 'PM: suspend entry (deep)'" sh -c "[ $_k -ge 1 ] && [ $_n = $_k ]"
     finish
