@@ -84,13 +84,14 @@ first_suspend r2 3
 # ---- history and status afterwards --------------------------------------------------
 ctl h history
 check "lsusctl history exits 0 (got $CTL_RC)" [ "$CTL_RC" = 0 ]
-b=$(line_of h "  blocked by PID $bpid\$")
-s=$(line_of h '  suspended for [0-9]+\.[0-9] s$')
+# (the record's details, #16, follow in parentheses)
+b=$(line_of h "  blocked by PID $bpid( \(.*\))?\$")
+s=$(line_of h '  suspended for [0-9]+\.[0-9] s( \(.*\))?$')
 check "history lists the blocked attempt (line ${b:-none}) before the suspend (line ${s:-none})" before "$b" "$s"
 check "history has exactly these two outcomes" [ "$(wc -l <"$L/h.log")" = 2 ]
 ctl hj history --json
 check "history --json: blocked by $bpid, then suspended" \
-    sh -c "tr -d '\n' <$L/hj.log | grep -Eq '\"outcome\":\"blocked\",[^}]*\"pids\":\\[$bpid\\]\\},\\{[^}]*\"outcome\":\"suspended\"'"
+    sh -c "tr -d '\n' <$L/hj.log | grep -Eq '\"outcome\":\"blocked\",[^}]*\"pids\":\\[$bpid\\].*\\{\"seq\":[0-9]+,[^}]*\"outcome\":\"suspended\"'"
 
 ctl st3 status
 check "lsusctl status exits 0 (got $CTL_RC)" [ "$CTL_RC" = 0 ]
