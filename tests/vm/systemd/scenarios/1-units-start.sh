@@ -65,7 +65,8 @@ check "wakealarmd logged programming the RTC (journal)" journal_has wakealarmd i
 # ---- issue #19: history and status under the units --------------------------
 ctl h history
 check "lsusctl history exits 0 (got $CTL_RC)" [ "$CTL_RC" = 0 ]
-check "lsusctl history lists the suspend" log_has h '  suspended for [0-9]+\.[0-9] s$'
+# (the record's details, #16, may follow in parentheses: "(woken by 00:05)")
+check "lsusctl history lists the suspend" log_has h '  suspended for [0-9]+\.[0-9] s( \(.*\))?$'
 check "$RUN/log is 2750 root:suspend ($(stat -c '%a %U:%G' $RUN/log 2>&1))" \
     [ "$(stat -c '%a %U:%G' $RUN/log)" = "2750 root:suspend" ]
 ctl st status
