@@ -24,15 +24,7 @@ use lsus_proto::outcome::{Held, Outcome, Record};
 pub const LABELS: usize = 10;
 
 /// The outcome words, in the order written.
-const OUTCOMES: [&str; 7] = [
-    "suspended",
-    "dry-run",
-    "blocked",
-    "aborted",
-    "withdrawn",
-    "wakeup-event",
-    "write-failed",
-];
+const OUTCOMES: [&str; 7] = lsus_proto::outcome::OUTCOME_WORDS;
 
 /// Values by label, bounded.
 #[derive(Debug, Default)]

@@ -109,18 +109,7 @@ impl Env {
         }
         let stats = sys.join("power/suspend_stats");
         fs::create_dir_all(&stats).unwrap();
-        for f in [
-            "success",
-            "fail",
-            "failed_freeze",
-            "failed_prepare",
-            "failed_suspend",
-            "failed_suspend_late",
-            "failed_suspend_noirq",
-            "failed_resume",
-            "failed_resume_early",
-            "failed_resume_noirq",
-        ] {
+        for f in lsus_sys::wakeup::SUSPEND_STATS_COUNTERS {
             fs::write(stats.join(f), "0\n").unwrap();
         }
         fs::write(stats.join("last_failed_dev"), "\n").unwrap();

@@ -16,15 +16,7 @@ use crate::error::Error;
 use crate::fmt::{epoch, human, json_f64, json_str, local_time};
 
 /// The outcome words in the order the summary lists them.
-const OUTCOMES: [&str; 7] = [
-    "suspended",
-    "dry-run",
-    "blocked",
-    "aborted",
-    "withdrawn",
-    "wakeup-event",
-    "write-failed",
-];
+const OUTCOMES: [&str; 7] = lsus_proto::outcome::OUTCOME_WORDS;
 
 /// How many names each "top" list shows.
 const TOP: usize = 5;

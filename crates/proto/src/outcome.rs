@@ -60,6 +60,18 @@ pub enum Outcome {
     },
 }
 
+/// Every outcome's word (see [`Outcome::word`]), in the order of the
+/// enum: for summaries and metrics that list them all.
+pub const OUTCOME_WORDS: [&str; 7] = [
+    "suspended",
+    "dry-run",
+    "blocked",
+    "aborted",
+    "withdrawn",
+    "wakeup-event",
+    "write-failed",
+];
+
 impl Outcome {
     /// Returns the word used for this outcome in the record.
     pub fn word(&self) -> &'static str {
