@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use inotify::WatchMask;
 use lsus_proto::dirwatch::DirWatch;
 use lsus_proto::lock::{try_lock, LockKind};
-use lsus_proto::outcome::{Outcome, Record};
+use lsus_proto::outcome::{Details, Outcome, Record};
 use lsus_proto::proclocks;
 use lsus_proto::rundir::{Access, RunDir, DISABLED, OUTCOME, REQUEST, WATCHING};
 
@@ -43,6 +43,9 @@ pub struct Report {
     /// Whether a whole suspend cycle ran (the original's test: `watching`
     /// was replaced while the request was pending).
     pub cycle_ran: bool,
+    /// What lsusd learnt about the attempt (the optional keys of its
+    /// record, doc/protocol.md §6); empty without a record.
+    pub details: Details,
 }
 
 impl Report {
@@ -71,7 +74,8 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (&self.outcome, self.cycle_ran) {
             (Some(Outcome::Blocked { pids }), _) if pids.is_empty() => {
-                f.write_str("blocked by a process lsusd cannot see (in another PID namespace?)")
+                let lockers = &self.details.locker;
+                write!(f, "blocked by {}", proclocks::describe_unnamed(lockers))
             }
             (Some(Outcome::Blocked { pids }), _) => {
                 for (i, &pid) in pids.iter().enumerate() {
@@ -251,14 +255,14 @@ impl Pending<'_> {
     fn wait(
         &mut self,
         request: &File,
-        mut answered: impl FnMut() -> Option<Outcome>,
-    ) -> Result<Option<Outcome>> {
+        mut answered: impl FnMut() -> Option<Record>,
+    ) -> Result<Option<Record>> {
         loop {
             if !self.run.names(REQUEST, request)? {
                 return Ok(None);
             }
-            if let Some(outcome) = answered() {
-                return Ok(Some(outcome));
+            if let Some(record) = answered() {
+                return Ok(Some(record));
             }
             let wait = match self.deadline {
                 Some(d) => {
@@ -347,18 +351,15 @@ pub fn request_suspend_in(dir: &Path, options: &RequestOptions) -> Result<Report
             armed: true,
         };
         let new_record = || read_record(&run).filter(|r| Some(r) != before.as_ref());
-        let blocked_now = || {
-            new_record()
-                .map(|r| r.outcome)
-                .filter(|o| matches!(o, Outcome::Blocked { .. }))
-        };
+        let blocked_now = || new_record().filter(|r| matches!(r.outcome, Outcome::Blocked { .. }));
         if let Some(blocked) = pending.wait(&request, blocked_now)? {
             if !options.when_unblocked {
                 // lsusd drops the request when the blockers leave.
                 withdraw.armed = false;
                 return Ok(Report {
-                    outcome: Some(blocked),
+                    outcome: Some(blocked.outcome),
                     cycle_ran: false,
+                    details: blocked.details,
                 });
             }
             // lsusd removes `request` when the blockers have gone: that
@@ -367,7 +368,10 @@ pub fn request_suspend_in(dir: &Path, options: &RequestOptions) -> Result<Report
             continue;
         }
         let cycle_ran = !run.names(WATCHING, &watching)?;
-        let outcome = new_record().map(|r| r.outcome);
+        let (outcome, details) = match new_record() {
+            Some(r) => (Some(r.outcome), r.details),
+            None => (None, Details::default()),
+        };
         let refused = match &outcome {
             Some(o) => matches!(o, Outcome::Blocked { .. }),
             None => !cycle_ran,
@@ -381,6 +385,10 @@ pub fn request_suspend_in(dir: &Path, options: &RequestOptions) -> Result<Report
         if unanswered || (options.when_unblocked && refused) {
             continue;
         }
-        return Ok(Report { outcome, cycle_ran });
+        return Ok(Report {
+            outcome,
+            cycle_ran,
+            details,
+        });
     }
 }

@@ -241,14 +241,15 @@ impl<P: Power> Suspender<P> {
         // request.
         self.ensure_disabled()?;
         if let Some(pids) = self.blocked()? {
+            let details = self.blocked_details(&pids);
             tracing::info!(
                 "suspend ({}) blocked by {}",
                 trigger.word(),
-                describe_pids(&self.run, &pids)
+                describe_blockers(&self.run, &pids, &details.locker)
             );
             self.held.saw(&pids, boot_time(), watchers::comm);
             // The requester's answer comes now, not when the blockers leave.
-            let record = self.record(Outcome::Blocked { pids }, self.awake_only())?;
+            let record = self.record(Outcome::Blocked { pids }, details)?;
             let gone = self.wait_for_blockers(record.seq)?;
             // 1. (next round) The request is dropped, not kept pending.
             self.remove_request()?;
@@ -334,6 +335,7 @@ impl<P: Power> Suspender<P> {
         }
         if let Some(pids) = self.blocked()? {
             self.held.saw(&pids, boot_time(), watchers::comm);
+            details.locker = self.blocked_details(&pids).locker;
             return Ok(Outcome::Blocked { pids });
         }
         let outcome = self.checks_then_write(trigger, count, at_count, details);
@@ -475,6 +477,22 @@ impl<P: Power> Suspender<P> {
         }
     }
 
+    /// The details of a blocked answer: the time awake and, when no holder
+    /// could be named, the lockers whose lock a process lsusd may not
+    /// inspect keeps (`locker=`, doc/protocol.md §1.9).
+    fn blocked_details(&self, pids: &[u32]) -> Details {
+        let locker = match self.disabled.metadata() {
+            Ok(meta) if pids.is_empty() => {
+                proclocks::hidden_keepers(meta.dev(), meta.ino()).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        Details {
+            locker,
+            ..self.awake_only()
+        }
+    }
+
     /// Immediate-mode backoff bookkeeping and the attempt's log line.
     fn account(&mut self, trigger: &Trigger, outcome: &Outcome, details: &Details) {
         if outcome.suspended() {
@@ -493,7 +511,7 @@ impl<P: Power> Suspender<P> {
             Outcome::Blocked { pids } => tracing::info!(
                 "suspend ({}): blocked by {} during the attempt{more}",
                 trigger.word(),
-                describe_pids(&self.run, pids)
+                describe_blockers(&self.run, pids, &details.locker)
             ),
             Outcome::Suspended { .. } | Outcome::DryRun { .. } => {
                 tracing::info!("suspend ({}): {outcome}{more}", trigger.word())
@@ -673,12 +691,13 @@ impl<P: Power> Suspender<P> {
                 .map_err(LoopError::Watch)?;
             if asked && self.run.exists(REQUEST)? {
                 if let Some(pids) = self.blocked_while_waiting()? {
+                    let details = self.blocked_details(&pids);
                     tracing::info!(
                         "suspend (request) blocked by {}",
-                        describe_pids(&self.run, &pids)
+                        describe_blockers(&self.run, &pids, &details.locker)
                     );
                     self.held.saw(&pids, boot_time(), watchers::comm);
-                    self.record(Outcome::Blocked { pids }, self.awake_only())?;
+                    self.record(Outcome::Blocked { pids }, details)?;
                 }
             }
         }
@@ -775,10 +794,12 @@ pub(crate) fn blocked_by<E>(
 
 /// Names the blockers for log lines: "PID 812 (sh), PID 1290 (rsync)";
 /// lsus-logind's PID becomes the logind inhibitors it stands for
-/// (`lsus_proto::logind::name_holders`).
-fn describe_pids(run: &RunDir, pids: &[u32]) -> String {
+/// (`lsus_proto::logind::name_holders`). With no PID, the words of
+/// `proclocks::describe_unnamed` for the `lockers` whose keeper lsusd may
+/// not inspect, or for a holder it cannot see at all.
+fn describe_blockers(run: &RunDir, pids: &[u32], lockers: &[u32]) -> String {
     if pids.is_empty() {
-        return "a process lsusd cannot see (in another PID namespace?)".into();
+        return proclocks::describe_unnamed(lockers);
     }
     let named = logind::name_holders(run, pids, |p| format!("PID {p} ({})", watchers::comm(p)));
     named.join(", ")

@@ -118,7 +118,9 @@ fn wait_for_watchers(
                     "still waiting after {:.0?} for watchers to be ready: {}",
                     since.elapsed(),
                     if pids.is_empty() {
-                        "none that lsusd can see (in another PID namespace?)".to_string()
+                        let lockers =
+                            proclocks::hidden_keepers(meta.dev(), meta.ino()).unwrap_or_default();
+                        proclocks::describe_unnamed(&lockers)
                     } else {
                         pids.join(", ")
                     }

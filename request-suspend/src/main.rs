@@ -106,6 +106,7 @@ fn through_logind(cli: &Cli) -> ExitCode {
             let report = Report {
                 outcome: Some(record.outcome.clone()),
                 cycle_ran: true,
+                details: record.details.clone(),
             };
             say(describe(&report, &cli.run_dir));
             if record.outcome.suspended() {

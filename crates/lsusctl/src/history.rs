@@ -129,6 +129,10 @@ fn details_json(out: &mut String, d: &Details) {
             .collect();
         let _ = write!(out, ",\"held\":[{}]", parts.join(","));
     }
+    if !d.locker.is_empty() {
+        let list: Vec<String> = d.locker.iter().map(u32::to_string).collect();
+        let _ = write!(out, ",\"locker\":[{}]", list.join(","));
+    }
 }
 
 /// Runs `lsusctl history`; with `timeline`, draws the last `timeline`

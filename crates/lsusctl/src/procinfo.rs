@@ -30,6 +30,9 @@ pub struct Holder {
     pub cmdline: Option<String>,
     /// For `lsusctl block --why TEXT`: the TEXT.
     pub why: Option<String>,
+    /// The process has exited and its lock lives on in a process whose
+    /// descriptors this user may not read (`proclocks::hidden_keepers`).
+    pub kept_hidden: bool,
 }
 
 impl Holder {
@@ -57,15 +60,22 @@ impl Holder {
             comm,
             cmdline,
             why,
+            kept_hidden: false,
         }
     }
 
     /// Returns the best short name: the command line, else the command
     /// name, else a note that the process is gone.
     pub fn command(&self) -> &str {
-        self.cmdline.as_deref().or(self.comm.as_deref()).unwrap_or(
-            "(no such process: the lock lives on in a process that shares its descriptor)",
-        )
+        let gone = if self.kept_hidden {
+            "(no such process: the lock lives on in a process this user may not inspect)"
+        } else {
+            "(no such process: the lock lives on in a process that shares its descriptor)"
+        };
+        self.cmdline
+            .as_deref()
+            .or(self.comm.as_deref())
+            .unwrap_or(gone)
     }
 }
 
@@ -127,6 +137,7 @@ pub fn holders(run: &RunDir, name: &str) -> Result<Vec<Holder>, Error> {
         source: e,
     })?;
     let me = std::process::id();
+    let hidden = proclocks::hidden_keepers(st.st_dev, st.st_ino).unwrap_or_default();
     let mut out = Vec::new();
     for lock in &locks {
         for pid in proclocks::owners(Path::new("/proc"), st.st_dev, st.st_ino, lock) {
@@ -135,6 +146,7 @@ pub fn holders(run: &RunDir, name: &str) -> Result<Vec<Holder>, Error> {
             }
             let mut h = Holder::describe(pid, lock.mode == Mode::Exclusive);
             h.locker = (pid != lock.pid).then_some(lock.pid);
+            h.kept_hidden = h.comm.is_none() && hidden.contains(&pid);
             out.push(h);
         }
     }

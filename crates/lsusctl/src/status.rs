@@ -538,6 +538,7 @@ mod tests {
                 comm: Some("sh".into()),
                 cmdline: Some("sh /scenarios/blocker.sh blocker".into()),
                 why: None,
+                kept_hidden: false,
             }],
             entering: false,
             in_progress: false,

@@ -191,6 +191,10 @@ pub struct Details {
     /// `held=`: with `blocked`, each blocker and how long it held suspend
     /// off; added to the history line when the blockers let go.
     pub held: Vec<Held>,
+    /// `locker=`: with `blocked` and no `pids`, the processes that took the
+    /// lock and have exited since, when the process that keeps it is one
+    /// lsusd may not inspect (`lsus_proto::proclocks::hidden_keepers`).
+    pub locker: Vec<u32>,
 }
 
 /// Returns `s` fit for a record value: whitespace, control characters
@@ -259,6 +263,10 @@ impl Details {
                 .collect();
             write!(f, " held={}", parts.join(","))?;
         }
+        if !self.locker.is_empty() {
+            let pids: Vec<String> = self.locker.iter().map(u32::to_string).collect();
+            write!(f, " locker={}", pids.join(","))?;
+        }
         Ok(())
     }
 
@@ -278,6 +286,13 @@ impl Details {
             "failed_step" => self.failed_step = Some(value.to_string()),
             "kernel_success" => self.kernel_success = value.parse().ok(),
             "kernel_fail" => self.kernel_fail = value.parse().ok(),
+            "locker" => {
+                self.locker = value
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .unwrap_or_default()
+            }
             "held" => {
                 self.held = value
                     .split(',')
@@ -540,6 +555,13 @@ mod tests {
                     seconds: 12.5,
                     command: "rsync:x".into(),
                 }],
+                ..Details::default()
+            },
+        );
+        round_trip_with(
+            Outcome::Blocked { pids: vec![] },
+            Details {
+                locker: vec![812, 901],
                 ..Details::default()
             },
         );

@@ -146,6 +146,82 @@ pub fn holding_pids_in(proc: &Path, locks: &str, dev: u64, ino: u64) -> io::Resu
     Ok(pids)
 }
 
+/// Returns the lockers of the file `dev`, `ino` whose lock is kept by a
+/// process this one may not inspect: a locker `/proc/locks` names that has
+/// exited (or no longer carries the lock), when no process whose
+/// descriptors may be read carries it and some process's descriptors may
+/// not be read.
+///
+/// That is the shell idiom of doc/protocol.md §1.1 (`flock --shared 9`
+/// on the shell's descriptor, flock(1) exits) run by another user, or by
+/// a process with capabilities this one lacks: reading its
+/// `/proc/PID/fd` needs ptrace access (CAP_SYS_PTRACE across users), which
+/// lsusd under its hardened unit deliberately does not have. The keeper
+/// cannot be named then; the locker's PID, and the fact, can. Called only
+/// when [`holding_pids`] names nobody.
+pub fn hidden_keepers(dev: u64, ino: u64) -> io::Result<Vec<u32>> {
+    hidden_keepers_in(
+        Path::new("/proc"),
+        &read_snapshot(Path::new("/proc/locks"))?,
+        dev,
+        ino,
+    )
+}
+
+/// As [`hidden_keepers`], with the text of `/proc/locks` and a `/proc` tree.
+pub fn hidden_keepers_in(proc: &Path, locks: &str, dev: u64, ino: u64) -> io::Result<Vec<u32>> {
+    let locks = parse(locks, dev, ino);
+    if locks.is_empty() || !some_descriptors_hidden(proc) {
+        return Ok(Vec::new());
+    }
+    let mut pids: Vec<u32> = locks
+        .iter()
+        .filter(|lock| {
+            carries(proc, lock.pid, dev, ino, lock) == Some(false)
+                && owners(proc, dev, ino, lock) == [lock.pid]
+        })
+        .map(|lock| lock.pid)
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    Ok(pids)
+}
+
+/// Is there a process in `proc` whose descriptors may not be read (see
+/// [`carries`])?
+fn some_descriptors_hidden(proc: &Path) -> bool {
+    let Ok(dir) = std::fs::read_dir(proc) else {
+        return false;
+    };
+    let hidden = |pid: u32| match std::fs::read_dir(proc.join(pid.to_string()).join("fd")) {
+        Ok(mut fds) => fds.next().is_some_and(|fd| {
+            fd.is_ok_and(|fd| {
+                std::fs::metadata(fd.path())
+                    .is_err_and(|e| e.kind() == io::ErrorKind::PermissionDenied)
+            })
+        }),
+        Err(e) => e.kind() != io::ErrorKind::NotFound && e.raw_os_error() != Some(libc::ESRCH),
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .any(hidden)
+}
+
+/// How a blocked answer names what lsusd could not name: the lockers
+/// whose lock a process lsusd may not inspect keeps ([`hidden_keepers`]),
+/// else a holder invisible to it altogether. lsusd's log line and
+/// request-suspend use these words.
+pub fn describe_unnamed(lockers: &[u32]) -> String {
+    if lockers.is_empty() {
+        return "a process lsusd cannot see (in another PID namespace?)".into();
+    }
+    let pids: Vec<String> = lockers.iter().map(|p| format!("PID {p}")).collect();
+    format!(
+        "a lock that {} took before it exited, kept by a process lsusd may not inspect \
+         (another user's, or one with more privileges)",
+        pids.join(" and ")
+    )
+}
+
 /// Returns how a process is named to a person: its command line
 /// (arguments separated by spaces), else its command name, else `None`
 /// when the process is gone. `lsusctl status`, lsusd's log and
@@ -211,21 +287,35 @@ pub fn owners(proc: &Path, dev: u64, ino: u64, lock: &Holder) -> Vec<u32> {
 
 /// Does a descriptor of process `pid` carry `lock` on the file `dev`,
 /// `ino`? `Some(false)` also if there is no such process, `None` if its
-/// descriptors may not be read.
+/// descriptors may not be read: another user's process (its `fd`
+/// directory may not be listed), or one of the same user with
+/// capabilities the reader lacks (the directory lists, but every link is
+/// refused: following it takes ptrace access).
 fn carries(proc: &Path, pid: u32, dev: u64, ino: u64, lock: &Holder) -> Option<bool> {
     let dir = proc.join(pid.to_string());
     let fds = match std::fs::read_dir(dir.join("fd")) {
         Ok(fds) => fds,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Some(false),
         Err(_) => return None,
     };
-    let found = fds.flatten().any(|fd| {
+    for fd in fds.flatten() {
         // stat follows the link to the open file; only then read fdinfo
-        let same = std::fs::metadata(fd.path()).is_ok_and(|m| m.dev() == dev && m.ino() == ino);
-        same && std::fs::read_to_string(dir.join("fdinfo").join(fd.file_name()))
-            .is_ok_and(|info| fdinfo_locks(&info, dev, ino).contains(lock))
-    });
-    Some(found)
+        match std::fs::metadata(fd.path()) {
+            Ok(m) if m.dev() == dev && m.ino() == ino => {
+                match std::fs::read_to_string(dir.join("fdinfo").join(fd.file_name())) {
+                    Ok(info) if fdinfo_locks(&info, dev, ino).contains(lock) => return Some(true),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return None,
+                    Err(_) => {} // closed since
+                }
+            }
+            Ok(_) => {}
+            // The access check is per process: one refused, all are.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return None,
+            Err(_) => {} // closed since
+        }
+    }
+    Some(false)
 }
 
 /// Returns the locks on the file `dev`, `ino` that the text of
@@ -393,6 +483,79 @@ mod tests {
         assert_eq!(
             holding_pids_in(&proc, &locks, dev, ino).unwrap(),
             [154, 190]
+        );
+    }
+
+    /// The shell idiom run by a process whose descriptors may not be read
+    /// (here a `fd` that is no directory; on a real system another user's
+    /// process, or one with capabilities the reader lacks): the locker has
+    /// exited and nobody visible carries the lock, so the locker is
+    /// reported as kept by a hidden process. Not when a visible process
+    /// carries it, nor when every process may be read (then the lock went
+    /// between two looks), nor for a locker still alive.
+    #[test]
+    fn a_lock_kept_by_a_process_that_may_not_be_read_names_its_locker() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join("disabled");
+        std::fs::write(&file, "\n").unwrap();
+        let md = std::fs::metadata(&file).unwrap();
+        let id = lock_id(&md);
+        let (dev, ino) = (md.dev(), md.ino());
+        let proc = t.path().join("proc");
+        let visible = |pid: u32, locker: u32| {
+            let dir = proc.join(pid.to_string());
+            std::fs::create_dir_all(dir.join("fd")).unwrap();
+            std::fs::create_dir_all(dir.join("fdinfo")).unwrap();
+            std::fs::write(dir.join("status"), "PPid:\t1\n").unwrap();
+            std::os::unix::fs::symlink(&file, dir.join("fd/9")).unwrap();
+            std::fs::write(
+                dir.join("fdinfo/9"),
+                format!("lock:\t1: FLOCK  ADVISORY  READ {locker} {id} 0 EOF\n"),
+            )
+            .unwrap();
+        };
+        visible(100, 100);
+        let locks = |lockers: &[u32]| {
+            lockers
+                .iter()
+                .map(|l| format!("1: FLOCK  ADVISORY  READ  {l} {id} 0 EOF\n"))
+                .collect::<String>()
+        };
+        // every process may be read: no hidden keeper
+        assert!(hidden_keepers_in(&proc, &locks(&[158]), dev, ino)
+            .unwrap()
+            .is_empty());
+        let hidden = proc.join("200");
+        std::fs::create_dir_all(&hidden).unwrap();
+        std::fs::write(hidden.join("fd"), "").unwrap(); // read_dir fails: ENOTDIR
+        assert_eq!(
+            hidden_keepers_in(&proc, &locks(&[158]), dev, ino).unwrap(),
+            [158]
+        );
+        assert!(holding_pids_in(&proc, &locks(&[158]), dev, ino)
+            .unwrap()
+            .is_empty());
+        // a locker alive and carrying its lock is named, not hidden
+        assert!(hidden_keepers_in(&proc, &locks(&[100]), dev, ino)
+            .unwrap()
+            .is_empty());
+        // a visible sharer carries 160's lock: it is named instead
+        visible(101, 160);
+        assert!(hidden_keepers_in(&proc, &locks(&[160]), dev, ino)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            holding_pids_in(&proc, &locks(&[160]), dev, ino).unwrap(),
+            [101]
+        );
+        assert_eq!(
+            describe_unnamed(&[158]),
+            "a lock that PID 158 took before it exited, kept by a process lsusd may not \
+             inspect (another user's, or one with more privileges)"
+        );
+        assert_eq!(
+            describe_unnamed(&[]),
+            "a process lsusd cannot see (in another PID namespace?)"
         );
     }
 
