@@ -217,7 +217,7 @@ fn lsusd_killed_while_a_request_waits_is_exit_2() {
     let out = req.wait_with_output().unwrap();
     assert_eq!(exit_code(&out), 2, "{}", text(&out));
     assert!(
-        text(&out).contains("lsusd is not running"),
+        text(&out).contains("stopped while the request waited; the request was withdrawn"),
         "{}",
         text(&out)
     );

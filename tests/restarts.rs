@@ -168,6 +168,49 @@ fn a_clean_restart_of_lsusd_is_invisible_to_watchers_and_seq_goes_on() {
     assert_eq!(text.matches("  resume").count(), 2, "{text}");
 }
 
+/// As systemd does it (Restart=on-failure, RestartSec=100ms): lsusd is
+/// killed in the middle of an attempt and a new one starts at once, before
+/// request-suspend's once-a-second look at the lock. The waiting
+/// request-suspend must still say that its lsusd stopped (exit 2, one
+/// line), not report the new lsusd's `withdrawn` end of that attempt as an
+/// answer, nor wait on as if the new lsusd were the one it asked.
+#[test]
+fn lsusd_killed_and_restarted_at_once_ends_the_waiting_request_with_exit_2() {
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let mut slow = Watcher::open_in(&env.run).unwrap();
+    let req = env.request_spawn();
+    assert_eq!(slow.wait().unwrap(), WatchEvent::SuspendImminent);
+    let old = env.daemons[0].child.id();
+    let pid = nix::unistd::Pid::from_raw(old as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let _ = env.daemons[0].child.wait();
+    env.start_lsusd(&[]);
+    let out = req.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{out:?}\n{}", env.dump());
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "request-suspend: lsusd (PID {old}) on {} stopped while the request waited; \
+             the request was withdrawn",
+            env.run.display()
+        ),
+        "{}",
+        env.dump()
+    );
+    assert!(!env.path("request").exists(), "{}", env.dump());
+    // The new lsusd serves the next request.
+    slow.ready().unwrap();
+    assert_eq!(slow.wait().unwrap(), WatchEvent::Resumed);
+    let req = env.request_spawn();
+    assert_eq!(slow.wait().unwrap(), WatchEvent::SuspendImminent);
+    slow.ready().unwrap();
+    assert_eq!(slow.wait().unwrap(), WatchEvent::Resumed);
+    let out = req.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
 #[test]
 fn lsusd_killed_mid_attempt_is_replaced_without_waiting_for_the_old_watchers() {
     let mut env = Env::new();

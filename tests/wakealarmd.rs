@@ -535,6 +535,57 @@ fn libsus_wake_alarm_and_the_alarm_test_example() {
     assert_eq!(lines.last(), Some(&"OK - done"), "{text}");
 }
 
+/// wakealarmd keeps no alarms across its own restart (systemd restarts it
+/// with lsusd): libsus's `WakeAlarm`, waiting for its alarm, connects to
+/// the new wakealarmd and writes its time again, so the next suspend is
+/// still woken for it (the RTC is programmed) and `Now` still comes.
+#[test]
+fn a_wake_alarm_survives_a_restart_of_wakealarmd() {
+    let _t = timing_lock();
+    let mut env = Env::new();
+    let mut fifo = rtc_fifo(&env);
+    start(&mut env);
+    let wake = now_secs() + 12;
+    let mut alarm =
+        libsus::WakeAlarm::new_in(&env.run, UNIX_EPOCH + Duration::from_secs(wake)).unwrap();
+    let waiter = std::thread::spawn(move || {
+        let due = alarm.wait_timeout(Some(Duration::from_secs(30)));
+        (due.map_err(|e| e.to_string()), alarm.reconnects())
+    });
+    env.wait_for("the alarm counted by wakealarmd", DEADLINE, || {
+        fs::read_to_string(env.path("wakealarmd.status")).is_ok_and(|s| s.contains("pending=1"))
+    });
+    // The restart: the old wakealarmd stops, a new one starts.
+    let i = wakealarmd_index(&env);
+    env.stop(i);
+    env.start_socket_daemon("wakealarmd", "wakealarm", &[]);
+    env.wait_for(
+        "the alarm set again with the new wakealarmd",
+        DEADLINE,
+        || fs::read_to_string(env.path("wakealarmd.status")).is_ok_and(|s| s.contains("pending=1")),
+    );
+    let out = env.request(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "request-suspend: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        env.dump()
+    );
+    let writes = fifo_lines(&env, &mut fifo, 2, DEADLINE);
+    assert_eq!(writes[0], "0", "the alarm is cleared first\n{}", env.dump());
+    let (value, offset) = logged_rtc(&env);
+    assert_eq!(writes[1], value.to_string());
+    assert_eq!(
+        value,
+        wake as i64 + offset - 2,
+        "programmed for the alarm set before the restart"
+    );
+    let (due, reconnects) = waiter.join().unwrap();
+    assert_eq!(due, Ok(true), "Now came\n{}", env.dump());
+    assert_eq!(reconnects, 1);
+}
+
 /// Raises this process's descriptor limit so it can hold `n` sockets.
 fn allow_descriptors(n: u64) {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};

@@ -13,6 +13,16 @@ pub enum Error {
     /// or nobody holds its instance lock).
     #[error("lsusd is not running on {}", .0.display())]
     NotRunning(PathBuf),
+    /// The lsusd that was asked stopped while the request waited (killed,
+    /// crashed, or restarted: another lsusd may run now); the request is
+    /// withdrawn and did not suspend.
+    #[error("lsusd (PID {pid}) on {} stopped while the request waited; the request was withdrawn", .dir.display())]
+    Stopped {
+        /// The run directory.
+        dir: PathBuf,
+        /// The PID of that lsusd (0: unknown).
+        pid: u32,
+    },
     /// A file in the run directory could not be used.
     #[error(transparent)]
     RunDir(#[from] RunDirError),

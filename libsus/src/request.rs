@@ -16,6 +16,7 @@ use inotify::WatchMask;
 use lsus_proto::dirwatch::DirWatch;
 use lsus_proto::lock::{try_lock, LockKind};
 use lsus_proto::outcome::{Details, Outcome, Record};
+use lsus_proto::presence;
 use lsus_proto::proclocks;
 use lsus_proto::rundir::{Access, RunDir, DISABLED, OUTCOME, REQUEST, WATCHING};
 
@@ -143,8 +144,9 @@ fn read_record(run: &RunDir) -> Option<Record> {
 /// Which lsusd serves the run directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lsusd {
-    /// One that holds its lock on `RUN/lsusd.pid` (this implementation).
-    Locked,
+    /// One that holds its lock on `RUN/lsusd.pid` (this implementation),
+    /// with its PID (0: unknown, `/proc/locks` names nobody we can see).
+    Locked(u32),
     /// One that keeps no PID file (the original): its life cannot be
     /// checked.
     NoPidFile,
@@ -157,7 +159,7 @@ impl Lsusd {
             Ok(file) => match try_lock(&file, LockKind::Exclusive) {
                 // Nobody holds it: the lsusd that wrote it is gone.
                 Ok(true) => Err(Error::NotRunning(dir.to_path_buf())),
-                _ => Ok(Lsusd::Locked),
+                _ => Ok(Lsusd::Locked(presence::lsusd_pid(run).unwrap_or(0))),
             },
             Err(e) if e.errno() == Some(libc::ENOENT) => {
                 if run.exists(DISABLED)? {
@@ -170,11 +172,15 @@ impl Lsusd {
         }
     }
 
-    /// Returns false once lsusd is known to be gone.
+    /// Returns false once this lsusd is known to be gone: nobody holds
+    /// its lock, or another lsusd does (it was restarted).
     fn alive(self, run: &RunDir) -> bool {
         match self {
-            Lsusd::Locked => match run.open_file("lsusd.pid", Access::READ, None, false) {
-                Ok(file) => !matches!(try_lock(&file, LockKind::Exclusive), Ok(true)),
+            Lsusd::Locked(pid) => match run.open_file("lsusd.pid", Access::READ, None, false) {
+                Ok(file) => {
+                    !matches!(try_lock(&file, LockKind::Exclusive), Ok(true))
+                        && (pid == 0 || presence::lsusd_pid(run).is_none_or(|p| p == 0 || p == pid))
+                }
                 Err(_) => false,
             },
             Lsusd::NoPidFile => run.exists(DISABLED).unwrap_or(false),
@@ -217,6 +223,17 @@ struct Pending<'a> {
 const LIVENESS: Duration = Duration::from_secs(1);
 
 impl Pending<'_> {
+    /// The error for an lsusd that went away while the request waited.
+    fn stopped(&self) -> Error {
+        Error::Stopped {
+            dir: PathBuf::from(self.dir),
+            pid: match self.lsusd {
+                Lsusd::Locked(pid) => pid,
+                Lsusd::NoPidFile => 0,
+            },
+        }
+    }
+
     /// Creates `request`, or touches the one that exists (so that lsusd,
     /// if it is waiting for blockers, sees a new request and answers it).
     fn create(&self) -> Result<File> {
@@ -284,7 +301,7 @@ impl Pending<'_> {
                 Ok(false) => {
                     if !self.lsusd.alive(self.run) {
                         let _ = self.run.remove_if_names(REQUEST, request);
-                        return Err(Error::NotRunning(PathBuf::from(self.dir)));
+                        return Err(self.stopped());
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -372,6 +389,12 @@ pub fn request_suspend_in(dir: &Path, options: &RequestOptions) -> Result<Report
             Some(r) => (Some(r.outcome), r.details),
             None => (None, Details::default()),
         };
+        // A new lsusd that found our attempt left in progress by the one
+        // we asked ended it as `withdrawn` (doc/protocol.md §2, start-up):
+        // that lsusd stopped while the request waited.
+        if matches!(outcome, Some(Outcome::Withdrawn)) && !pending.lsusd.alive(&run) {
+            return Err(pending.stopped());
+        }
         let refused = match &outcome {
             Some(o) => matches!(o, Outcome::Blocked { .. }),
             None => !cycle_ran,
@@ -381,8 +404,13 @@ pub fn request_suspend_in(dir: &Path, options: &RequestOptions) -> Result<Report
         // made as the blockers left (lsusd removes `request` then), or
         // removed by another client, or by an lsusd restarting. Nothing
         // happened; ask again.
-        let unanswered = outcome.is_none() && !cycle_ran && lsusd == Lsusd::Locked;
+        let unanswered =
+            outcome.is_none() && !cycle_ran && matches!(pending.lsusd, Lsusd::Locked(_));
         if unanswered || (options.when_unblocked && refused) {
+            // Asking again: of the lsusd that runs now, if it was restarted.
+            if unanswered && !pending.lsusd.alive(&run) {
+                pending.lsusd = Lsusd::find(&run, dir)?;
+            }
             continue;
         }
         return Ok(Report {

@@ -11,9 +11,19 @@
 //! the alarm is re-armed or dropped, wakealarmd keeps the machine awake;
 //! in between it lets the machine sleep and programs the RTC to wake it
 //! for the alarm.
+//!
+//! wakealarmd keeps no alarms across its own restart (it is restarted with
+//! lsusd under systemd: `BindsTo=lsusd.service`): the connection ends. An
+//! end of the connection while the alarm is not due is wakealarmd's way of
+//! saying "reconnect": [`WakeAlarm`] then connects again, waiting up to
+//! [`WakeAlarm::set_reconnect_timeout`] ([`RECONNECT_TIMEOUT`], 60 s, by
+//! default) for the new wakealarmd, and writes its time again, so the alarm
+//! still wakes the machine. The socket keeps its descriptor number. An end
+//! while the alarm is due is noted; the next [`WakeAlarm::set`] connects
+//! again.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -22,10 +32,21 @@ use lsus_proto::rundir::WAKEALARM;
 use lsus_proto::wakealarm::{time_line, Reply, ReplyParser, MAX_TIME};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use crate::wake_event::connect_until;
 use crate::{Error, Result};
 
 /// How long wakealarmd may take to greet and to echo a time.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a lost connection to wakealarmd is retried by default: longer
+/// than lsused's ([`crate::wake_event::RECONNECT_TIMEOUT`], 10 s), as a
+/// restart of lsusd restarts wakealarmd only after the new lsusd is ready,
+/// which takes seconds on a slow machine, and an alarm given up is lost.
+pub const RECONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Pause before connecting again when a new connection ended at once (the
+/// old wakealarmd's socket was still there).
+const RECONNECT_RETRY: Duration = Duration::from_millis(100);
 
 /// An alarm registered with wakealarmd (the original's `wakealarm_set`).
 ///
@@ -52,6 +73,10 @@ pub struct WakeAlarm {
     due: bool,
     /// wakealarmd closed the connection (replies read before stay valid).
     closed: bool,
+    reconnect_timeout: Duration,
+    /// Inside a reconnect: an end of the connection now is final.
+    reconnecting: bool,
+    reconnects: u64,
 }
 
 /// Returns `time` as whole seconds since the epoch, rounded up (an alarm
@@ -104,18 +129,7 @@ impl WakeAlarm {
     pub fn new_in(dir: &Path, when: SystemTime) -> Result<WakeAlarm> {
         checked_seconds(when)?;
         let path = dir.join(WAKEALARM);
-        let stream = UnixStream::connect(&path).map_err(|e| {
-            Error::io(
-                format!(
-                    "cannot connect to {} (is wakealarmd running?)",
-                    path.display()
-                ),
-                e,
-            )
-        })?;
-        stream
-            .set_nonblocking(true)
-            .map_err(|e| Error::io("cannot configure the wakealarm socket", e))?;
+        let stream = crate::wake_event::connect(&path, "wakealarmd")?;
         let mut alarm = WakeAlarm {
             path,
             stream,
@@ -123,14 +137,100 @@ impl WakeAlarm {
             when: 0,
             due: false,
             closed: false,
+            reconnect_timeout: RECONNECT_TIMEOUT,
+            reconnecting: false,
+            reconnects: 0,
         };
-        let deadline = Instant::now() + ANSWER_TIMEOUT;
-        match alarm.next_reply(deadline)? {
-            Reply::Number(0) => {}
-            other => return Err(alarm.unexpected(&other, "the greeting 0")),
-        }
+        alarm.greet()?;
         alarm.set(when)?;
         Ok(alarm)
+    }
+
+    /// Reads wakealarmd's greeting `0` on a new connection.
+    fn greet(&mut self) -> Result<()> {
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        match self.next_reply(deadline)? {
+            Reply::Number(0) => Ok(()),
+            other => Err(self.unexpected(&other, "the greeting 0")),
+        }
+    }
+
+    /// Sets how long a lost connection is retried ([`RECONNECT_TIMEOUT`]
+    /// by default; zero: never reconnect, an end of the connection is an
+    /// error).
+    ///
+    /// ```no_run
+    /// # let mut alarm = libsus::WakeAlarm::new(std::time::SystemTime::now())?;
+    /// alarm.set_reconnect_timeout(std::time::Duration::from_secs(30));
+    /// # Ok::<(), libsus::Error>(())
+    /// ```
+    pub fn set_reconnect_timeout(&mut self, timeout: Duration) {
+        self.reconnect_timeout = timeout;
+    }
+
+    /// Returns how many times the alarm connected to wakealarmd again
+    /// after the connection ended.
+    ///
+    /// ```no_run
+    /// # let alarm = libsus::WakeAlarm::new(std::time::SystemTime::now())?;
+    /// println!("wakealarmd restarted {} times", alarm.reconnects());
+    /// # Ok::<(), libsus::Error>(())
+    /// ```
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects
+    }
+
+    /// wakealarmd closed the connection: connects again (waiting for the
+    /// new wakealarmd until the reconnect time-out) and writes `secs`.
+    fn reconnect(&mut self, secs: u64) -> Result<()> {
+        let timeout = self.reconnect_timeout;
+        if timeout.is_zero() {
+            return Err(self.closed_error());
+        }
+        // A time-out too long for the clock: as good as none (a century).
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400));
+        let gone = |e: &dyn std::fmt::Display| {
+            Error::io(
+                format!(
+                    "wakealarmd closed the connection and did not come back within {timeout:?}"
+                ),
+                io::Error::other(e.to_string()),
+            )
+        };
+        loop {
+            let fresh = connect_until(&self.path, deadline, "wakealarmd").map_err(|e| gone(&e))?;
+            // Keep the number, so a poll loop holding it needs no change.
+            nix::unistd::dup3(
+                fresh.as_raw_fd(),
+                self.stream.as_raw_fd(),
+                nix::fcntl::OFlag::O_CLOEXEC,
+            )
+            .map_err(|e| Error::io("cannot replace the wakealarm socket", e.into()))?;
+            drop(fresh);
+            self.replies = ReplyParser::new();
+            self.closed = false;
+            self.reconnecting = true;
+            let result = self.greet().and_then(|()| self.send(secs));
+            self.reconnecting = false;
+            match result {
+                Ok(()) => {
+                    self.reconnects += 1;
+                    return Ok(());
+                }
+                // Closed again at once: the old wakealarmd's listener was
+                // still there when we connected. Try again a moment later.
+                Err(Error::Io { source, .. })
+                    if source.kind() == io::ErrorKind::UnexpectedEof
+                        && Instant::now() < deadline =>
+                {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    std::thread::sleep(left.min(RECONNECT_RETRY));
+                }
+                Err(e) => return Err(gone(&e)),
+            }
+        }
     }
 
     /// Re-arms the alarm for `when`, replacing the previous time (due or
@@ -146,6 +246,28 @@ impl WakeAlarm {
     /// ```
     pub fn set(&mut self, when: SystemTime) -> Result<()> {
         let secs = checked_seconds(when)?;
+        if self.closed {
+            return self.reconnect(secs);
+        }
+        match self.send(secs) {
+            // wakealarmd went away (before or while it read the time)
+            Err(Error::Io { source, .. })
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::UnexpectedEof
+                        | io::ErrorKind::BrokenPipe
+                        | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                self.closed = true;
+                self.reconnect(secs)
+            }
+            other => other,
+        }
+    }
+
+    /// Writes `secs` and waits for its echo.
+    fn send(&mut self, secs: u64) -> Result<()> {
         let deadline = Instant::now() + ANSWER_TIMEOUT;
         self.write_all(time_line(secs).as_bytes(), deadline)?;
         loop {
@@ -188,8 +310,11 @@ impl WakeAlarm {
     /// and only if the alarm is due. It stays due (and suspend stays
     /// blocked) until [`WakeAlarm::set`] or drop.
     ///
-    /// Call it when [`WakeAlarm::as_fd`] is readable. Fails if wakealarmd
-    /// closed the connection (it stopped, or rejected the time).
+    /// Call it when [`WakeAlarm::as_fd`] is readable. When wakealarmd
+    /// closed the connection before the alarm was due, this connects again
+    /// and writes the time again (see the module docs), which blocks until
+    /// the new wakealarmd answers; fails if it does not come back within
+    /// the reconnect time-out.
     ///
     /// ```no_run
     /// # let mut alarm = libsus::WakeAlarm::new(std::time::SystemTime::now())?;
@@ -202,7 +327,8 @@ impl WakeAlarm {
         self.fill(Some(Instant::now()))?;
         self.take_replies()?;
         if !self.due && self.closed {
-            return Err(self.closed_error());
+            self.reconnect(self.when)?;
+            self.take_replies()?;
         }
         Ok(self.due)
     }
@@ -236,7 +362,8 @@ impl WakeAlarm {
                 return Ok(true);
             }
             if self.closed {
-                return Err(self.closed_error());
+                self.reconnect(self.when)?;
+                continue;
             }
             if !self.fill(deadline)? {
                 return Ok(false);
@@ -421,8 +548,45 @@ mod tests {
         assert!(!alarm.is_due());
         assert_eq!(alarm.when(), UNIX_EPOCH + Duration::from_secs(200));
         assert_eq!(server.join().unwrap(), b"100\n200\n");
-        // The server is gone: that is an error, not a Now.
+        // The server is gone (and reconnecting is off): that is an error,
+        // not a Now.
+        alarm.set_reconnect_timeout(Duration::ZERO);
         assert!(alarm.poll().is_err());
+    }
+
+    #[test]
+    fn a_closed_connection_is_made_again_with_the_same_time() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join(WAKEALARM);
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            // the first wakealarmd: greets, echoes the time, then stops
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b"0\n").unwrap();
+            let mut line = [0u8; 4];
+            s.read_exact(&mut line).unwrap();
+            s.write_all(b"100\n").unwrap();
+            drop(s);
+            // the next one: the same time written again, then due
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(b"0\n").unwrap();
+            let mut again = [0u8; 4];
+            s.read_exact(&mut again).unwrap();
+            s.write_all(b"100\nNow\n").unwrap();
+            (line, again, s)
+        });
+        let mut alarm = WakeAlarm::new_in(t.path(), UNIX_EPOCH + Duration::from_secs(100)).unwrap();
+        let fd = alarm.as_fd().as_raw_fd();
+        assert!(alarm.wait_timeout(Some(Duration::from_secs(5))).unwrap());
+        let (line, again, _s) = server.join().unwrap();
+        assert_eq!(&line, b"100\n");
+        assert_eq!(&again, b"100\n");
+        assert_eq!(alarm.reconnects(), 1);
+        assert_eq!(
+            alarm.as_fd().as_raw_fd(),
+            fd,
+            "the descriptor keeps its number"
+        );
     }
 
     #[test]

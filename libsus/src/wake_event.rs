@@ -168,7 +168,7 @@ impl WakeEvents {
     /// ```
     pub fn connect_in(dir: &Path) -> Result<WakeEvents> {
         let path = dir.join(REGISTRATION);
-        let sock = connect(&path)?;
+        let sock = connect(&path, "lsused")?;
         let mut events = WakeEvents {
             sock,
             path,
@@ -432,7 +432,7 @@ impl WakeEvents {
             )
         };
         loop {
-            let fresh = connect_until(&self.path, deadline).map_err(|e| gone(&e))?;
+            let fresh = connect_until(&self.path, deadline, "lsused").map_err(|e| gone(&e))?;
             // Keep the number, so a poll loop holding it needs no change.
             nix::unistd::dup3(
                 fresh.as_raw_fd(),
@@ -510,26 +510,31 @@ impl WakeEvents {
 }
 
 /// Connects to lsused's socket at `path` (non-blocking).
-fn connect(path: &Path) -> Result<UnixStream> {
+/// Connects to the socket of `daemon` (lsused, wakealarmd) at `path`, in
+/// non-blocking mode.
+pub(crate) fn connect(path: &Path, daemon: &str) -> Result<UnixStream> {
     let sock = UnixStream::connect(path).map_err(|e| {
         Error::io(
-            format!("cannot connect to {} (is lsused running?)", path.display()),
+            format!(
+                "cannot connect to {} (is {daemon} running?)",
+                path.display()
+            ),
             e,
         )
     })?;
     sock.set_nonblocking(true)
-        .map_err(|e| Error::io("cannot make the lsused socket non-blocking", e))?;
+        .map_err(|e| Error::io(format!("cannot make the {daemon} socket non-blocking"), e))?;
     Ok(sock)
 }
 
 /// Connects to `path`, waiting until `deadline` for a server that is not
-/// there yet (no socket, or one that refuses: lsused is restarting).
-fn connect_until(path: &Path, deadline: Instant) -> Result<UnixStream> {
+/// there yet (no socket, or one that refuses: `daemon` is restarting).
+pub(crate) fn connect_until(path: &Path, deadline: Instant, daemon: &str) -> Result<UnixStream> {
     let dir = path.parent().unwrap_or(Path::new("."));
     // The socket's creation ends a wait early.
     let mut watch = DirWatch::new(dir, WatchMask::CREATE).ok();
     loop {
-        let err = match connect(path) {
+        let err = match connect(path, daemon) {
             Ok(sock) => return Ok(sock),
             Err(e) => e,
         };
