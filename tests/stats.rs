@@ -170,3 +170,76 @@ fn a_metrics_file_in_a_missing_directory_is_a_usage_error() {
     );
     assert!(!env.run.exists(), "nothing was created");
 }
+
+/// A state write that fails, through the real lsusd: `power/state` is a
+/// FIFO whose buffer the test has filled, so lsusd's write blocks as a
+/// real suspend's does; meanwhile the "kernel" counts a failed suspend
+/// (suspend_stats) and a wakeup source moves; then the test closes the
+/// only reader and the write fails with EPIPE. The record, the history,
+/// `lsusctl stats` and the metrics say `write-failed` with the kernel's
+/// own report of the failure.
+#[test]
+fn a_failed_state_write_carries_the_kernels_report() {
+    use std::os::fd::AsRawFd;
+    let mut env = Env::new();
+    env.state_fifo();
+    // Reader and writer in one: opening does not wait, and lsusd's open
+    // finds a reader at once. Fill the pipe so that lsusd's write blocks.
+    let pipe = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(env.sys.join("power/state"))
+        .unwrap();
+    nix::fcntl::fcntl(
+        pipe.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .unwrap();
+    let chunk = [b'x'; 4096];
+    while nix::unistd::write(&pipe, &chunk).is_ok() {}
+    let prom = env.tmp.path().join("lsusd.prom");
+    env.start_lsusd(&["--metrics-file", prom.to_str().unwrap()]);
+    let req = env.request_spawn();
+    let wchan = format!("/proc/{}/wchan", env.daemons[0].child.id());
+    // "pipe_write", or "fifo_pipe_write" on kernels that split it
+    env.wait_for("lsusd blocked in its state write", DEADLINE, || {
+        fs::read_to_string(&wchan).is_ok_and(|w| w.trim().ends_with("pipe_write"))
+    });
+    // The kernel's report of a failed suspend, written while it "runs".
+    env.set_suspend_stat("fail", "1");
+    env.set_suspend_stat("failed_suspend", "1");
+    env.set_suspend_stat("last_failed_dev", "serio0");
+    env.set_suspend_stat("last_failed_errno", "-16");
+    env.set_suspend_stat("last_failed_step", "suspend");
+    env.wakeup_source_event(1, true);
+    drop(pipe); // no reader left: the blocked write fails with EPIPE
+
+    let out = req.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}\n{}", env.dump());
+    let r = env.outcome().expect("an outcome record");
+    assert_eq!(
+        r.outcome,
+        lsus_proto::outcome::Outcome::WriteFailed { errno: libc::EPIPE },
+        "{}",
+        env.dump()
+    );
+    assert_eq!(r.details.failed_dev.as_deref(), Some("serio0"));
+    assert_eq!(r.details.failed_errno, Some(-16));
+    assert_eq!(r.details.failed_step.as_deref(), Some("suspend"));
+    assert_eq!(r.details.kernel_fail, Some(1));
+    assert_eq!(r.details.source, ["PNP0C0C:00"]);
+    assert_eq!(history(&env).last(), Some(&r));
+    env.wait_log(
+        "lsusd",
+        "kernel: failed at suspend (serio0, errno -16)",
+        DEADLINE,
+    );
+
+    let stats = lsusctl(&env, &["stats", "--json"]);
+    assert!(stats.contains("\"write-failed\":1"), "{stats}");
+    let m = fs::read_to_string(&prom).unwrap();
+    assert!(
+        m.contains("lsusd_attempts_total{outcome=\"write-failed\"} 1\n"),
+        "{m}"
+    );
+}
