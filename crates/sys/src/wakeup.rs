@@ -127,6 +127,9 @@ impl SuspendStats {
 pub struct WakeupFiles {
     root: PathBuf,
     open: Mutex<BTreeMap<String, Counts>>,
+    /// The other files read at every attempt (`suspend_stats/*`,
+    /// `pm_wakeup_irq`, …), by path under `root`, kept open the same way.
+    kept: Mutex<BTreeMap<String, fs::File>>,
 }
 
 /// The open `event_count` and `wakeup_count` of one source, and the inode
@@ -165,7 +168,27 @@ impl WakeupFiles {
         WakeupFiles {
             root: root.to_path_buf(),
             open: Mutex::new(BTreeMap::new()),
+            kept: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Reads the file `rel` under the root through a descriptor kept
+    /// open, trimmed; opens it again once if the kept one fails; `None`
+    /// when it cannot be read.
+    fn read_kept(&self, rel: &str) -> Option<String> {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(text) = kept.get(rel).and_then(pread_text) {
+            return Some(text);
+        }
+        kept.remove(rel);
+        let file = fs::File::open(self.root.join(rel)).ok()?;
+        let text = pread_text(&file)?;
+        kept.insert(rel.to_string(), file);
+        Some(text)
+    }
+
+    fn read_kept_u64(&self, rel: &str) -> Option<u64> {
+        self.read_kept(rel)?.parse().ok()
     }
 
     /// Samples every wakeup source's `event_count` and `wakeup_count`.
@@ -209,15 +232,13 @@ impl WakeupFiles {
     /// Returns `power/pm_wakeup_irq`: the IRQ that ended the last suspend,
     /// `None` when the file is missing or the kernel has none to tell.
     pub fn wakeup_irq(&self) -> Option<u32> {
-        read_text(&self.root.join("power/pm_wakeup_irq"))?
-            .parse()
-            .ok()
+        self.read_kept("power/pm_wakeup_irq")?.parse().ok()
     }
 
     /// Returns `kernel/wakeup_reasons/last_resume_reason` (Android
     /// kernels), its lines joined with `; `, or `None`.
     pub fn last_resume_reason(&self) -> Option<String> {
-        let text = read_text(&self.root.join("kernel/wakeup_reasons/last_resume_reason"))?;
+        let text = self.read_kept("kernel/wakeup_reasons/last_resume_reason")?;
         let lines: Vec<&str> = text
             .lines()
             .map(str::trim)
@@ -229,21 +250,21 @@ impl WakeupFiles {
     /// Returns the `fail` counter of `power/suspend_stats` alone (cheap
     /// enough to read just before the state write).
     pub fn fail_count(&self) -> Option<u64> {
-        read_u64(&self.root.join("power/suspend_stats/fail"))
+        self.read_kept_u64("power/suspend_stats/fail")
     }
 
     /// Returns `power/suspend_stats`, or `None` when the directory is
     /// missing.
     pub fn suspend_stats(&self) -> Option<SuspendStats> {
-        let dir = self.root.join("power/suspend_stats");
-        if !dir.is_dir() {
+        if !self.root.join("power/suspend_stats").is_dir() {
             return None;
         }
+        let rel = |n: &str| format!("power/suspend_stats/{n}");
         let counters = SUSPEND_STATS_COUNTERS
             .iter()
-            .filter_map(|&n| read_u64(&dir.join(n)).map(|v| (n.to_string(), v)))
+            .filter_map(|&n| self.read_kept_u64(&rel(n)).map(|v| (n.to_string(), v)))
             .collect();
-        let text = |n: &str| read_text(&dir.join(n)).filter(|t| !t.is_empty());
+        let text = |n: &str| self.read_kept(&rel(n)).filter(|t| !t.is_empty());
         Some(SuspendStats {
             counters,
             last_failed_dev: text("last_failed_dev"),
@@ -258,8 +279,28 @@ fn read_text(path: &Path) -> Option<String> {
     fs::read_to_string(path).ok().map(|t| t.trim().to_string())
 }
 
-fn read_u64(path: &Path) -> Option<u64> {
-    read_text(path)?.parse().ok()
+/// Reads a small text file through an open descriptor, from offset 0,
+/// trimmed (at most 64 KiB: sysfs attributes are one page).
+fn pread_text(file: &fs::File) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        match file.read_at(&mut buf[len..], len as u64) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len == buf.len() {
+                    if len >= 1 << 16 {
+                        return None;
+                    }
+                    buf.resize(len * 2, 0);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&buf[..len]).trim().to_string())
 }
 
 /// Reads a count through an open descriptor, from offset 0.
