@@ -194,6 +194,24 @@ rtc_arm() {
 # rtc_wakeups: how many wakeup events the RTC device signalled (the
 # event_count of its wakeup source: its alarm interrupts)
 rtc_wakeups() { cat /sys/class/rtc/rtc0/device/wakeup/wakeup*/event_count 2>/dev/null | head -n 1 | grep . || echo 0; }
+# rtc_source: the name of the RTC device's wakeup source, as the kernel
+# gives it in class/wakeup (lsusd records it so)
+rtc_source() { cat /sys/class/rtc/rtc0/device/wakeup/wakeup*/name 2>/dev/null | head -n 1; }
+# history_lists KEY NAME [LINE]: lsusd's history record LINE (default: the
+# last) lists NAME among the comma-separated values of KEY (woke=, source=)
+history_lists() {
+    _hl=$(sed -n "${3:-\$}p" "$RUN/log/history" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$1=//p")
+    case ",$_hl," in *",$2,"*) return 0 ;; esac
+    return 1
+}
+# stats_agree N: `lsusctl stats --json` counts N suspends and the kernel's
+# suspend_stats/success moved by as many (doc/protocol.md §6)
+stats_agree() {
+    _sj=$(lsusctl --run-dir "$RUN" stats --json 2>&1)
+    say "lsusctl stats --json: $_sj"
+    case "$_sj" in *"\"suspends\":$1,"*"\"kernel_suspends\":$1,\"lsusd_suspends\":$1,\"agree\":true"*) return 0 ;; esac
+    return 1
+}
 
 # before A B: line numbers A and B are both known and A < B
 before() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" -lt "$2" ]; }

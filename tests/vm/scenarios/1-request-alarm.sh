@@ -7,7 +7,7 @@
 # Now. Nothing else can wake this guest (no input, no network): if the RTC
 # were not programmed the guest would sleep until the host's deadline.
 . /scenarios/lib.sh
-need_bins lsusd lsused wakealarmd request-suspend watch_test alarm_test
+need_bins lsusd lsused wakealarmd request-suspend watch_test alarm_test lsusctl
 
 start_lsusd
 start_lsused
@@ -32,6 +32,12 @@ s=$(line_of watch 'suspend' 'resum')
 r=$(line_of watch 'resumed')
 check "watch_test printed \"suspend\" (line ${s:-none}) before \"resumed\" (line ${r:-none})" before "$s" "$r"
 check "alarm_test got Now" wait_log 15 alarm '^Now'
+# Issue #16 on a real kernel: the wake reason is the RTC's wakeup source,
+# and lsusd's count of suspends agrees with the kernel's.
+src=$(rtc_source)
+say "history: $(cat "$RUN/log/history" 2>/dev/null)"
+check "the history names the RTC's wakeup source (${src:-none}) as the wake reason" history_lists woke "${src:-none}"
+check "lsusctl stats counts $(suspends_since_start) suspend(s), as suspend_stats/success moved" stats_agree "$(suspends_since_start)"
 
 latency_request_to_state "request r1"
 latency_resume_to_notified 'lsus-out watch: .*resumed'

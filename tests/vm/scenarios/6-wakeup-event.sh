@@ -29,6 +29,12 @@ check "lsusd logged the rejected wakeup count" log_has lsusd 'wakeup'
 check "no suspend counted (+$(suspends_since_start))" [ "$(suspends_since_start)" = 0 ]
 check "no 'PM: suspend entry' in the kernel log" [ -z "$(kts 'PM: suspend entry')" ]
 check "the watcher was told the attempt ended" wait_log 5 watcher 'resumed \(cycle 1\)'
+# Issue #16 on a real kernel: the refused attempt's record names the
+# wakeup source that aborted it, the RTC's.
+src=$(rtc_source)
+say "history: $(cat "$RUN/log/history" 2>/dev/null)"
+check "the wakeup-event record names the RTC's wakeup source (${src:-none}) as the source" history_lists source "${src:-none}" 1
+check "the record's outcome is wakeup-event" grep -q 'outcome=wakeup-event' "$RUN/log/history"
 
 echo none >"$L/watcher.action"
 first_suspend r2 5 2
