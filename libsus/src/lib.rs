@@ -29,6 +29,7 @@
 mod blocker;
 mod error;
 mod immediate;
+mod reconnect;
 mod request;
 mod wake_alarm;
 mod wake_event;

@@ -32,7 +32,7 @@ use lsus_proto::rundir::WAKEALARM;
 use lsus_proto::wakealarm::{time_line, Reply, ReplyParser, MAX_TIME};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use crate::wake_event::connect_until;
+use crate::reconnect::redial;
 use crate::{Error, Result};
 
 /// How long wakealarmd may take to greet and to echo a time.
@@ -43,10 +43,6 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// restart of lsusd restarts wakealarmd only after the new lsusd is ready,
 /// which takes seconds on a slow machine, and an alarm given up is lost.
 pub const RECONNECT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Pause before connecting again when a new connection ended at once (the
-/// old wakealarmd's socket was still there).
-const RECONNECT_RETRY: Duration = Duration::from_millis(100);
 
 /// An alarm registered with wakealarmd (the original's `wakealarm_set`).
 ///
@@ -183,54 +179,20 @@ impl WakeAlarm {
     /// wakealarmd closed the connection: connects again (waiting for the
     /// new wakealarmd until the reconnect time-out) and writes `secs`.
     fn reconnect(&mut self, secs: u64) -> Result<()> {
-        let timeout = self.reconnect_timeout;
-        if timeout.is_zero() {
+        if self.reconnect_timeout.is_zero() {
             return Err(self.closed_error());
         }
-        // A time-out too long for the clock: as good as none (a century).
-        let deadline = Instant::now()
-            .checked_add(timeout)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400));
-        let gone = |e: &dyn std::fmt::Display| {
-            Error::io(
-                format!(
-                    "wakealarmd closed the connection and did not come back within {timeout:?}"
-                ),
-                io::Error::other(e.to_string()),
-            )
-        };
-        loop {
-            let fresh = connect_until(&self.path, deadline, "wakealarmd").map_err(|e| gone(&e))?;
-            // Keep the number, so a poll loop holding it needs no change.
-            nix::unistd::dup3(
-                fresh.as_raw_fd(),
-                self.stream.as_raw_fd(),
-                nix::fcntl::OFlag::O_CLOEXEC,
-            )
-            .map_err(|e| Error::io("cannot replace the wakealarm socket", e.into()))?;
-            drop(fresh);
-            self.replies = ReplyParser::new();
-            self.closed = false;
-            self.reconnecting = true;
-            let result = self.greet().and_then(|()| self.send(secs));
-            self.reconnecting = false;
-            match result {
-                Ok(()) => {
-                    self.reconnects += 1;
-                    return Ok(());
-                }
-                // Closed again at once: the old wakealarmd's listener was
-                // still there when we connected. Try again a moment later.
-                Err(Error::Io { source, .. })
-                    if source.kind() == io::ErrorKind::UnexpectedEof
-                        && Instant::now() < deadline =>
-                {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    std::thread::sleep(left.min(RECONNECT_RETRY));
-                }
-                Err(e) => return Err(gone(&e)),
-            }
-        }
+        let (path, fd) = (self.path.clone(), self.stream.as_raw_fd());
+        redial(self, "wakealarmd", &path, fd, self.reconnect_timeout, |a| {
+            a.replies = ReplyParser::new();
+            a.closed = false;
+            a.reconnecting = true;
+            let result = a.greet().and_then(|()| a.send(secs));
+            a.reconnecting = false;
+            result
+        })?;
+        self.reconnects += 1;
+        Ok(())
     }
 
     /// Re-arms the alarm for `when`, replacing the previous time (due or

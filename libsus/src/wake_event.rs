@@ -50,6 +50,7 @@ use lsus_proto::registration::{
 use lsus_proto::rundir::REGISTRATION;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
+use crate::reconnect::redial;
 use crate::{Error, Result};
 
 /// How long connecting and registering wait for lsused's `A`.
@@ -57,11 +58,6 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a lost connection is retried by default.
 pub const RECONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Longest pause between two connection attempts while lsused is away
-/// (the socket's creation ends a pause early; a socket that exists but
-/// does not accept yet is tried again after this).
-const RECONNECT_RETRY: Duration = Duration::from_millis(100);
 
 /// What a [`WakeEvents`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,53 +416,20 @@ impl WakeEvents {
     /// lsused until the reconnect time-out) and registers everything
     /// again. The socket keeps its descriptor number.
     fn reconnect(&mut self) -> Result<()> {
-        let timeout = self.reconnect_timeout;
-        // A time-out too long for the clock: as good as none (a century).
-        let deadline = Instant::now()
-            .checked_add(timeout)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400));
-        let gone = |e: &dyn std::fmt::Display| {
-            Error::io(
-                format!("lsused closed the connection and did not come back within {timeout:?}"),
-                io::Error::other(e.to_string()),
-            )
-        };
-        loop {
-            let fresh = connect_until(&self.path, deadline, "lsused").map_err(|e| gone(&e))?;
-            // Keep the number, so a poll loop holding it needs no change.
-            nix::unistd::dup3(
-                fresh.as_raw_fd(),
-                self.sock.as_raw_fd(),
-                nix::fcntl::OFlag::O_CLOEXEC,
-            )
-            .map_err(|e| Error::io("cannot replace the lsused socket", e.into()))?;
-            drop(fresh);
-            // The old lsused's attempt is over for us: no `R` is owed to the
-            // new one.
-            self.pending = false;
-            self.queue.clear();
-            self.acks_due = 1;
-            self.reconnecting = true;
-            let result = self.await_acks().and_then(|()| self.send_registered(0));
-            self.reconnecting = false;
-            match result {
-                Ok(()) => {
-                    self.reconnects += 1;
-                    return Ok(());
-                }
-                // Closed again at once: the old server's listener was still
-                // there when we connected, or the new one is short of
-                // descriptors. Try again a moment later.
-                Err(Error::Io { source, .. })
-                    if source.kind() == io::ErrorKind::UnexpectedEof
-                        && Instant::now() < deadline =>
-                {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    std::thread::sleep(left.min(RECONNECT_RETRY));
-                }
-                Err(e) => return Err(gone(&e)),
-            }
-        }
+        let (path, fd) = (self.path.clone(), self.sock.as_raw_fd());
+        redial(self, "lsused", &path, fd, self.reconnect_timeout, |w| {
+            // The old lsused's attempt is over for us: no `R` is owed to
+            // the new one.
+            w.pending = false;
+            w.queue.clear();
+            w.acks_due = 1;
+            w.reconnecting = true;
+            let result = w.await_acks().and_then(|()| w.send_registered(0));
+            w.reconnecting = false;
+            result
+        })?;
+        self.reconnects += 1;
+        Ok(())
     }
 
     /// Waits until every owed `A` has arrived; `S` bytes that come
@@ -544,7 +507,7 @@ pub(crate) fn connect_until(path: &Path, deadline: Instant, daemon: &str) -> Res
         if !retry || left.is_zero() {
             return Err(err);
         }
-        let pause = left.min(RECONNECT_RETRY);
+        let pause = left.min(crate::reconnect::RECONNECT_RETRY);
         match watch.as_mut() {
             Some(w) => {
                 if matches!(w.wait(Some(pause)), Ok(true)) {
