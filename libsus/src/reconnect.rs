@@ -20,7 +20,8 @@ pub(crate) const RECONNECT_RETRY: Duration = Duration::from_millis(100);
 
 /// Connects to `daemon` at `path` again, until `timeout` has passed: the
 /// new connection replaces descriptor `fd`, then `resume` says again what
-/// the client had said. A connection closed at once is tried again.
+/// the client had said. A connection closed (or reset) at once is tried
+/// again.
 pub(crate) fn redial<C>(
     client: &mut C,
     daemon: &str,
@@ -48,9 +49,16 @@ pub(crate) fn redial<C>(
             Ok(()) => return Ok(()),
             // Closed again at once: the old daemon's listener was still
             // there when we connected (or the new one is short of
-            // descriptors). Try again a moment later.
+            // descriptors). Try again a moment later. A connection queued
+            // on the listener of a daemon killed with SIGKILL is reset
+            // instead (or a write to it fails): the same case.
             Err(Error::Io { source, .. })
-                if source.kind() == io::ErrorKind::UnexpectedEof && Instant::now() < deadline =>
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::UnexpectedEof
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::BrokenPipe
+                ) && Instant::now() < deadline =>
             {
                 let left = deadline.saturating_duration_since(Instant::now());
                 std::thread::sleep(left.min(RECONNECT_RETRY));
