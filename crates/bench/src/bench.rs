@@ -38,15 +38,15 @@ impl Config {
 }
 
 /// How long one cycle may take before the harness calls it stuck.
-const CYCLE_DEADLINE: Duration = Duration::from_secs(10);
+pub const CYCLE_DEADLINE: Duration = Duration::from_secs(10);
 
-fn progress(msg: impl AsRef<str>) {
+pub fn progress(msg: impl AsRef<str>) {
     eprintln!("lsus-bench: {}", msg.as_ref());
 }
 
 /// Spawns `n` watcher processes in `mode` and waits until all are
 /// registered, or fails after `deadline` naming how many never were.
-fn spawn_watchers(
+pub fn spawn_watchers(
     env: &mut Env,
     n: usize,
     mode: WatcherMode,
@@ -682,7 +682,7 @@ fn unix_ns() -> i128 {
 }
 
 /// What an alarm client process reported.
-enum AlarmLine {
+pub enum AlarmLine {
     Registered(i128),
     Late(Option<i128>, bool),
     Done,
@@ -884,6 +884,40 @@ pub fn wakealarmd(cfg: &Config, rep: &mut Report) -> Result<()> {
 
 const DAEMONS: [&str; 3] = ["lsusd", "lsused", "wakealarmd"];
 
+/// The channel on which an alarm client's lines arrive.
+pub type AlarmLines = mpsc::Receiver<(usize, AlarmLine)>;
+
+/// One client of each socket daemon, so that each cycle goes through
+/// lsused's S/R and wakealarmd's RTC programming too: an lsused client
+/// with a readable pipe (it writes one byte to the returned pipe per `R`:
+/// drain it) and a wakealarmd client with an alarm an hour away. Keep the
+/// returned channel: the alarm client reports on it.
+pub fn spawn_long_lived_clients(env: &mut Env) -> Result<(ReadyPipe, AlarmLines)> {
+    let mut pipe = ReadyPipe::new()?;
+    let mut args = vec!["event-proc".to_string(), "--readable".into()];
+    args.extend(Config::run_arg(env));
+    env.spawn_client(&args, pipe.stdout()?)?;
+    pipe.close_write();
+    if pipe.wait_for(1, Instant::now() + Duration::from_secs(10))? < 1 {
+        return plumbing(format!(
+            "the lsused client never registered\n{}",
+            env.diagnose()
+        ));
+    }
+    let far = (unix_ns() / 1_000_000_000) as u64 + 3600;
+    let rx = spawn_alarm_clients(env, 1, 1, far, 1, 0)?;
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok((_, AlarmLine::Registered(ns))) if ns > 0 => {}
+        _ => {
+            return plumbing(format!(
+                "the wakealarmd client never registered\n{}",
+                env.diagnose()
+            ))
+        }
+    }
+    Ok((pipe, rx))
+}
+
 /// Idle cost of each daemon, and RSS before and after many cycles.
 pub fn idle(cfg: &Config, rep: &mut Report) -> Result<()> {
     let idle_for = cfg.pick(Duration::from_secs(2), Duration::from_secs(10));
@@ -933,30 +967,7 @@ pub fn idle(cfg: &Config, rep: &mut Report) -> Result<()> {
             ],
         );
     }
-    // One client of each socket daemon, so that each cycle goes through
-    // lsused's S/R and wakealarmd's RTC programming too.
-    let mut pipe = ReadyPipe::new()?;
-    let mut args = vec!["event-proc".to_string(), "--readable".into()];
-    args.extend(Config::run_arg(&env));
-    env.spawn_client(&args, pipe.stdout()?)?;
-    pipe.close_write();
-    if pipe.wait_for(1, Instant::now() + Duration::from_secs(10))? < 1 {
-        return plumbing(format!(
-            "the lsused client never registered\n{}",
-            env.diagnose()
-        ));
-    }
-    let far = (unix_ns() / 1_000_000_000) as u64 + 3600;
-    let rx = spawn_alarm_clients(&mut env, 1, 1, far, 1, 0)?;
-    match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok((_, AlarmLine::Registered(ns))) if ns > 0 => {}
-        _ => {
-            return plumbing(format!(
-                "the wakealarmd client never registered\n{}",
-                env.diagnose()
-            ))
-        }
-    }
+    let (mut pipe, _alarms) = spawn_long_lived_clients(&mut env)?;
     for _ in 0..warm {
         env.cycle(CYCLE_DEADLINE)?;
         pipe.drain()?;
@@ -1083,4 +1094,98 @@ pub fn selftest(cfg: &Config, rep: &mut Report) -> Result<()> {
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
+}
+
+/// A lock holder killed with SIGABRT (issue #15, point 4; Android's
+/// SystemSuspend frees its lock within 200 ms): a process holds a shared
+/// lock on `disabled`, a request is refused (the `blocked` record), and
+/// lsusd waits for the blockers; the harness sends SIGABRT and times until
+/// lsusd drops the request (inotify `IN_DELETE`), which it does exactly
+/// when it has seen the lock go. Then one cycle must suspend.
+pub fn holder(cfg: &Config, rep: &mut Report) -> Result<()> {
+    use inotify::{Inotify, WatchMask};
+    use nix::sys::signal::{kill, Signal};
+    let tries = cfg.pick(10, 100);
+    progress(format!("holder: {tries} holders killed with SIGABRT"));
+    let mut env = Env::new(&cfg.opts)?;
+    env.start_lsusd()?;
+    let mut events = Inotify::init().ctx(|| "cannot create an inotify instance".into())?;
+    events
+        .watches()
+        .add(&env.run, WatchMask::MOVED_TO | WatchMask::DELETE)
+        .ctx(|| format!("cannot watch {}", env.run.display()))?;
+    let mut freed = Vec::with_capacity(tries);
+    for _ in 0..tries {
+        let mut pipe = ReadyPipe::new()?;
+        let mut args = vec!["holder-proc".to_string()];
+        args.extend(Config::run_arg(&env));
+        let (pid, _) = env.spawn_client(&args, pipe.stdout()?)?;
+        pipe.close_write();
+        if pipe.wait_for(1, Instant::now() + Duration::from_secs(10))? < 1 {
+            return plumbing(format!("the holder never locked\n{}", env.diagnose()));
+        }
+        let mut buf = [0u8; 1024];
+        while events.read_events(&mut buf).is_ok_and(|e| e.count() > 0) {}
+        std::fs::File::create(env.path("request")).ctx(|| "cannot create request".into())?;
+        wait_name(&mut events, "outcome", &mut env)?;
+        let record = std::fs::read_to_string(env.path("outcome")).unwrap_or_default();
+        if !record.contains(" outcome=blocked") {
+            return plumbing(format!(
+                "a request under the holder's lock was answered {record:?}"
+            ));
+        }
+        let t0 = Instant::now();
+        kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGABRT)
+            .ctx(|| "cannot send SIGABRT".into())?;
+        wait_name(&mut events, "request", &mut env)?;
+        freed.push(t0.elapsed());
+        env.kill_clients();
+        env.cycle(CYCLE_DEADLINE)?;
+    }
+    env.stop();
+    let s = Samples::new(freed);
+    rep.row(
+        "holder",
+        "lock holder killed with SIGABRT",
+        "SIGABRT → lsusd drops the refused request (suspend free), p50 / p90 / p99",
+        triple(&s),
+        "p99 < 200 ms",
+        verdict(s.pct(99.0) < Duration::from_millis(200)),
+        vec![
+            ("p50_ms", s.pct(50.0).as_secs_f64() * 1e3),
+            ("p90_ms", s.pct(90.0).as_secs_f64() * 1e3),
+            ("p99_ms", s.pct(99.0).as_secs_f64() * 1e3),
+            ("tries", s.len() as f64),
+        ],
+    );
+    Ok(())
+}
+
+/// Waits for an inotify event naming `name` in the run directory.
+fn wait_name(events: &mut inotify::Inotify, name: &str, env: &mut Env) -> Result<()> {
+    let end = Instant::now() + CYCLE_DEADLINE;
+    let mut buf = [0u8; 1024];
+    loop {
+        match events.read_events(&mut buf) {
+            Ok(evs) => {
+                let mut seen = false;
+                for e in evs {
+                    seen |= e.name.is_some_and(|n| n == name);
+                }
+                if seen {
+                    return Ok(());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if !crate::env::wait_readable(&*events, end)? {
+                    return plumbing(format!(
+                        "timed out after {CYCLE_DEADLINE:?} waiting for RUN/{name}\n{}",
+                        env.diagnose()
+                    ));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).ctx(|| "cannot read inotify events".into()),
+        }
+    }
 }

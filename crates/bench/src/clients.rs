@@ -408,3 +408,19 @@ pub fn alarm_client(job: &AlarmJob) -> Result<()> {
         .ctx(|| "cannot write to the harness".into())?;
     Ok(())
 }
+
+/// A lock holder: takes a shared lock on `disabled`, says so, and waits to
+/// be killed (the harness sends SIGABRT). No core file is written: the
+/// core limit is set to 0 first.
+pub fn holder(run: &Path) -> Result<()> {
+    die_with_parent().ctx(|| "prctl".into())?;
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0)
+        .ctx(|| "setrlimit".into())?;
+    let path = run.join(lsus_proto::rundir::DISABLED);
+    let file = File::open(&path).ctx(|| format!("cannot open {}", path.display()))?;
+    flock(file.as_raw_fd(), libc::LOCK_SH)?;
+    say(b'r').ctx(|| "cannot write to the harness".into())?;
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}

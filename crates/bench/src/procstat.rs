@@ -20,6 +20,8 @@ pub struct Sample {
     pub rss_kib: u64,
     /// `VmHWM` (peak RSS), in KiB.
     pub hwm_kib: u64,
+    /// `Threads` from `/proc/PID/status`.
+    pub threads: u64,
 }
 
 impl Sample {
@@ -96,10 +98,19 @@ pub fn sample(pid: u32) -> Result<Sample> {
             "nonvoluntary_ctxt_switches" => s.nonvoluntary = number(),
             "VmRSS" => s.rss_kib = number(),
             "VmHWM" => s.hwm_kib = number(),
+            "Threads" => s.threads = number(),
             _ => {}
         }
     }
     Ok(s)
+}
+
+/// Returns how many descriptors process `pid` has open (the entries of
+/// `/proc/PID/fd`).
+pub fn descriptors(pid: u32) -> Result<usize> {
+    let dir = format!("/proc/{pid}/fd");
+    let entries = std::fs::read_dir(&dir).ctx(|| format!("cannot list {dir}"))?;
+    Ok(entries.filter(|e| e.is_ok()).count())
 }
 
 /// Returns `utime + stime` from the text of `/proc/PID/stat`. The command
@@ -134,5 +145,10 @@ mod tests {
         let s = sample(std::process::id()).unwrap();
         assert!(s.rss_kib > 0);
         assert!(s.cpu_ns > 0);
+        assert!(s.threads >= 1);
+        let before = descriptors(std::process::id()).unwrap();
+        let f = std::fs::File::open("/proc/self/status").unwrap();
+        assert_eq!(descriptors(std::process::id()).unwrap(), before + 1);
+        drop(f);
     }
 }
