@@ -5,6 +5,7 @@
 //! `tests/fuzz/run --long` sets `PROPTEST_CASES`.
 
 use std::fs;
+use std::path::PathBuf;
 
 use lsus_sys::power::{Power, SysfsPower};
 use lsus_sys::wakeup::WakeupFiles;
@@ -16,6 +17,27 @@ fn contents() -> impl Strategy<Value = Vec<u8>> {
         "[ \t\n]{0,2}\\+?[0-9]{1,22}[ \t\n]{0,2}".prop_map(String::into_bytes),
         any::<u64>().prop_map(|n| format!("{n}\n").into_bytes()),
     ]
+}
+
+thread_local! {
+    /// One temporary tree per test thread, reused by every case: a fresh
+    /// directory per case (mkdir, then removing it all) cost more than the
+    /// property itself, which the 1,000,000-case run could not afford.
+    static TREE: tempfile::TempDir = tempfile::tempdir().unwrap();
+}
+
+/// Returns this thread's tree, with `sub` emptied (removed and created
+/// again) for the case.
+fn fresh(sub: &str) -> PathBuf {
+    let root = TREE.with(|t| t.path().to_path_buf());
+    let dir = root.join(sub);
+    match fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("cannot empty {}: {e}", dir.display()),
+    }
+    fs::create_dir_all(&dir).unwrap();
+    root
 }
 
 proptest! {
@@ -30,12 +52,11 @@ proptest! {
     /// the file.
     #[test]
     fn wakeup_count_is_its_number_or_an_error(text in contents()) {
-        let t = tempfile::tempdir().unwrap();
-        fs::create_dir(t.path().join("power")).unwrap();
-        let path = t.path().join("power/wakeup_count");
+        let root = fresh("power");
+        let path = root.join("power/wakeup_count");
         fs::write(&path, &text).unwrap();
         let expected = std::str::from_utf8(&text).ok().and_then(|s| s.trim().parse::<u64>().ok());
-        match SysfsPower::new(t.path()).read_wakeup_count() {
+        match SysfsPower::new(&root).read_wakeup_count() {
             Ok(n) => prop_assert_eq!(Some(n), expected),
             Err(e) => {
                 prop_assert_eq!(expected, None);
@@ -50,9 +71,8 @@ proptest! {
     fn wakeup_sources_with_any_contents(
         sources in proptest::collection::vec((contents(), contents(), contents()), 0..6),
     ) {
-        let t = tempfile::tempdir().unwrap();
-        let dir = t.path().join("class/wakeup");
-        fs::create_dir_all(&dir).unwrap();
+        let root = fresh("class/wakeup");
+        let dir = root.join("class/wakeup");
         let mut readable = 0;
         for (i, (name, ev, wk)) in sources.iter().enumerate() {
             let d = dir.join(format!("wakeup{i}"));
@@ -65,7 +85,7 @@ proptest! {
                 readable += 1;
             }
         }
-        let files = WakeupFiles::new(t.path());
+        let files = WakeupFiles::new(&root);
         let a = files.snapshot().unwrap();
         let b = files.snapshot().unwrap();
         prop_assert_eq!(a.counts.len(), readable);
