@@ -220,6 +220,43 @@ fn slow_watcher_delays_the_state_write_until_ready() {
     );
 }
 
+/// doc/protocol.md §1.4 byte for byte, as a raw client of the original
+/// sees it through its descriptor of `watching`: one 0x00 when suspend is
+/// imminent, two more 0x00 after resume, and the new `watching` empty.
+#[test]
+fn the_old_watching_gets_one_zero_byte_then_two_more() {
+    use std::io::{Read, Seek};
+    use std::os::fd::AsFd;
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let mut old = fs::File::open(env.path("watching")).unwrap();
+    lsus_proto::lock::lock(old.as_fd(), lsus_proto::lock::LockKind::Shared).unwrap();
+    let req = env.request_spawn();
+    env.wait_for("the imminent byte", DEADLINE, || {
+        old.metadata().is_ok_and(|m| m.len() == 1)
+    });
+    let mut bytes = Vec::new();
+    old.read_to_end(&mut bytes).unwrap();
+    assert_eq!(bytes, [0u8], "suspend imminent: one zero byte");
+    // Registered for the next cycle, then ready.
+    let next = fs::File::open(env.path("watching-next")).unwrap();
+    lsus_proto::lock::lock(next.as_fd(), lsus_proto::lock::LockKind::Shared).unwrap();
+    lsus_proto::lock::unlock(old.as_fd()).unwrap();
+    let out = req.wait_with_output().unwrap();
+    assert_eq!(exit_code(&out), 0, "{}\n{}", text(&out), env.dump());
+    old.rewind().unwrap();
+    bytes.clear();
+    old.read_to_end(&mut bytes).unwrap();
+    assert_eq!(bytes, [0u8, 0, 0], "after resume: two more zero bytes");
+    let now = fs::metadata(env.path("watching")).unwrap();
+    assert_eq!(
+        now.ino(),
+        next.metadata().unwrap().ino(),
+        "watching-next became watching"
+    );
+    assert_eq!(now.len(), 0, "the new watching is empty");
+}
+
 #[test]
 fn watcher_killed_with_sigkill_does_not_block_suspend() {
     let mut env = Env::new();

@@ -164,13 +164,16 @@ fn block_taken_by_a_watcher_prevents_the_write() {
     let dir = r.dir.clone();
     let (tx, rx) = mpsc::channel::<()>();
     let w = r.watcher(move || {
-        // Hold a block past the watcher's ready, until the test says.
+        // Hold a block past the watcher's ready, until the test says; the
+        // watcher is ready only once the block is held.
+        let (locked_tx, locked_rx) = mpsc::channel::<()>();
         thread::spawn(move || {
             let b = Blocker::open_in(&dir).unwrap();
             let _g = b.block().unwrap();
+            locked_tx.send(()).unwrap();
             let _ = rx.recv();
         });
-        thread::sleep(Duration::from_millis(50));
+        locked_rx.recv().unwrap();
     });
     r.request();
     assert!(matches!(r.cycle(), Outcome::Blocked { .. }));
@@ -198,7 +201,13 @@ fn blocked_request_waits_for_blockers_then_is_dropped() {
         let b = Blocker::open_in(&dir).unwrap();
         let g = b.block().unwrap();
         locked_tx.send(()).unwrap();
-        thread::sleep(Duration::from_millis(200));
+        // Let go once lsusd has answered "blocked" and waits for us.
+        let outcome = dir.join(lsus_proto::rundir::OUTCOME);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&outcome).is_ok_and(|t| t.contains(" outcome=blocked")) {
+            assert!(std::time::Instant::now() < deadline, "no blocked record");
+            thread::sleep(Duration::from_millis(2));
+        }
         drop(g);
     });
     locked_rx.recv().unwrap();
