@@ -338,3 +338,87 @@ fn a_holder_lsusd_may_not_inspect_is_described_not_guessed() {
     let out = env.request(&[]);
     assert!(out.status.success(), "{out:?}\n{}", env.dump());
 }
+
+/// The same under the unit's empty capability set, for the watchers: a
+/// root shell registers as a watcher in the shell idiom (`exec 3<watching;
+/// flock -s 3`, flock(1) exits, the shell keeps the lock) and never says
+/// ready. lsusd's nag, and the lsusd that replaces a killed one and finds
+/// the attempt left in progress, describe the lock the exited flock(1)
+/// took instead of naming that gone PID ("N (?)").
+#[test]
+fn a_watcher_lsusd_may_not_inspect_is_described_in_the_nag_and_after_a_restart() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but not root: lsusd cannot be run with fewer capabilities than a watcher"
+        );
+        eprintln!("note: not root: the empty-capability watcher naming check is not run");
+        return;
+    }
+    let mut env = Env::new();
+    let run = env.run.display().to_string();
+    let sys = env.sys.display().to_string();
+    let args = ["--run-dir", run.as_str(), "--sysfs", sys.as_str()];
+    env.spawn_with("lsusd", &args, without_capabilities);
+    env.wait_ready();
+
+    let mut shell = Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec 3<"$1"; flock --shared 3 || exit 1; echo registered; read _"#)
+        .arg("sh")
+        .arg(env.path("watching"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(shell.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "registered\n");
+    let md = fs::metadata(env.path("watching")).unwrap();
+    let lockers = lsus_proto::proclocks::holders(md.dev(), md.ino()).unwrap();
+    assert_eq!(lockers.len(), 1, "{lockers:?}");
+    let locker = lockers[0].pid;
+    assert_ne!(locker, shell.id(), "flock(1) took the lock, not the shell");
+    let words = format!(
+        "a lock that PID {locker} took before it exited, kept by a process lsusd may not \
+         inspect (another user's, or one with more privileges)"
+    );
+
+    // lsusd warns every 5 s about watchers that are not ready
+    let req = env.request_spawn();
+    env.wait_log(
+        "lsusd",
+        &format!("for watchers to be ready: {words}"),
+        DEADLINE,
+    );
+    let old = env.daemons[0].child.id();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(old as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = env.daemons[0].child.wait();
+    env.spawn_with("lsusd", &args, without_capabilities);
+    env.wait_ready();
+    env.wait_log(
+        "lsusd",
+        &format!(
+            "found an attempt a previous lsusd left in progress (watchers not ready: {words})"
+        ),
+        DEADLINE,
+    );
+    assert_eq!(
+        env.log_count("lsusd", &format!("{locker} (?)")),
+        0,
+        "{}",
+        env.dump()
+    );
+    let out = req.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}\n{}", env.dump());
+    drop(shell.stdin.take());
+    shell.wait().unwrap();
+}

@@ -105,24 +105,14 @@ fn wait_for_watchers(
                 if stop() {
                     return Ok(());
                 }
-                // The live holders (the shell behind an exited flock(1)),
-                // never a PID that has gone.
-                let meta = file.metadata()?;
-                let pids: Vec<String> = proclocks::holding_pids(meta.dev(), meta.ino())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|&pid| pid != std::process::id())
-                    .map(|pid| format!("{pid} ({})", comm(pid)))
-                    .collect();
+                let names = holders(&file.metadata()?);
                 tracing::warn!(
                     "still waiting after {:.0?} for watchers to be ready: {}",
                     since.elapsed(),
-                    if pids.is_empty() {
-                        let lockers =
-                            proclocks::hidden_keepers(meta.dev(), meta.ino()).unwrap_or_default();
-                        proclocks::describe_unnamed(&lockers)
+                    if names.is_empty() {
+                        proclocks::describe_unnamed(&[])
                     } else {
-                        pids.join(", ")
+                        names.join(", ")
                     }
                 );
             }
@@ -134,6 +124,30 @@ fn wait_for_watchers(
 /// Returns the command name of `pid`, or `?`.
 pub fn comm(pid: u32) -> String {
     proclocks::comm(pid).unwrap_or_else(|| "?".into())
+}
+
+/// Names the processes other than lsusd that hold a lock on the file of
+/// `meta` (a watcher not ready), as "PID (comm)": the live holders (the
+/// shell behind an exited flock(1)), never a PID that has gone. When none
+/// can be named because the lock an exited flock(1) took is kept by a
+/// process lsusd may not inspect, the one line of doc/protocol.md §1.9
+/// that says so. Empty when nobody lsusd can see holds it.
+fn holders(meta: &std::fs::Metadata) -> Vec<String> {
+    let named: Vec<String> = proclocks::holding_pids(meta.dev(), meta.ino())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|&pid| pid != std::process::id())
+        .map(|pid| format!("{pid} ({})", comm(pid)))
+        .collect();
+    if !named.is_empty() {
+        return named;
+    }
+    let lockers = proclocks::hidden_keepers(meta.dev(), meta.ino()).unwrap_or_default();
+    if lockers.is_empty() {
+        Vec::new()
+    } else {
+        vec![proclocks::describe_unnamed(&lockers)]
+    }
 }
 
 /// What lsusd found of the watchers' files when it started.
@@ -149,7 +163,8 @@ pub enum Found {
     /// for the watchers of that attempt; these held `watching` then (the
     /// ones not yet ready).
     DeadAttempt {
-        /// The watchers that had not said ready, as "PID (comm)".
+        /// The watchers that had not said ready, as "PID (comm)" (or the
+        /// line that says a process lsusd may not inspect keeps the lock).
         not_ready: Vec<String>,
     },
 }
@@ -182,12 +197,7 @@ pub fn take_over(run: &RunDir) -> Result<Found, NotifyError> {
     if meta.len() == 0 {
         return Ok(Found::Idle);
     }
-    let not_ready: Vec<String> = proclocks::holders(meta.dev(), meta.ino())
-        .unwrap_or_default()
-        .iter()
-        .filter(|h| h.pid != std::process::id())
-        .map(|h| format!("{} ({})", h.pid, comm(h.pid)))
-        .collect();
+    let not_ready = holders(&meta);
     // The two bytes go after the one of "imminent", as the old lsusd would
     // have written them.
     std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).map_err(io)?;
