@@ -46,16 +46,29 @@ suspends() { cat /sys/power/suspend_stats/success; }
 suspends_since_start() { echo $(($(suspends) - SUSP0)); }
 
 # ---- waiting ------------------------------------------------------------------
-# wait_for SECONDS command...: poll every 0.05 s until the command succeeds.
-# (The count of polls is the deadline, so time spent suspended does not use
-# it up.)
+# wait_for SECONDS command...: poll every 0.05 s until the command succeeds,
+# for SECONDS of the clock (/proc/uptime, whole seconds, read with
+# builtins). Time spent suspended does not use the wait up: when the
+# kernel counts a suspend meanwhile, the wait starts again from the resume.
+# (The deadline used to be a count of polls, 20 a second; on a loaded host
+# one poll of a condition like `systemctl show` takes a second or more, and
+# "wait 10 s" lasted minutes.)
 wait_for() {
-    _n=$(($1 * 20))
+    read -r _wf_t _ </proc/uptime
+    read -r _wf_s </sys/power/suspend_stats/success
+    _wf_end=$((${_wf_t%.*} + $1 + 1))
+    _wf_len=$1
     shift
-    while [ "$_n" -gt 0 ]; do
+    while :; do
         "$@" && return 0
+        read -r _wf_t _ </proc/uptime
+        read -r _wf_s2 </sys/power/suspend_stats/success
+        if [ "$_wf_s2" != "$_wf_s" ]; then
+            _wf_s=$_wf_s2
+            _wf_end=$((${_wf_t%.*} + _wf_len + 1))
+        fi
+        [ "${_wf_t%.*}" -lt "$_wf_end" ] || break
         sleep 0.05
-        _n=$((_n - 1))
     done
     "$@"
 }

@@ -56,7 +56,7 @@ w0=$(watchers)
 spawn watch watch_test
 check "watch_test registered as a watcher" wait_watchers $((w0 + 1))
 rtc0=$(rtc_wakeups)
-alarm_suspend r1 6
+alarm_suspend r1
 check "the RTC alarm woke the guest ($rtc0 -> $(rtc_wakeups))" [ "$(rtc_wakeups)" -gt "$rtc0" ]
 check "watch_test printed a resume line" wait_log 5 watch 'resumed'
 check "lsusd logged the suspend (journal)" journal_has lsusd info suspended
