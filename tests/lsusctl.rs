@@ -111,14 +111,11 @@ fn watch(env: &Env, json: bool) -> Collected {
 
 /// The number of watchers `lsusctl status --json` counts.
 fn watchers(env: &Env) -> usize {
-    let json = String::from_utf8_lossy(&lsusctl(env, &["status", "--json"]).stdout).into_owned();
-    let Some(rest) = json.split("\"watchers\":{\"count\":").nth(1) else {
-        return 0;
-    };
-    rest.split(',')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    let out = lsusctl(env, &["status", "--json"]).stdout;
+    serde_json::from_slice::<serde_json::Value>(&out)
+        .ok()
+        .and_then(|v| v["watchers"]["count"].as_u64())
+        .map_or(0, |n| n as usize)
 }
 
 #[test]
@@ -151,6 +148,11 @@ fn status_names_the_pid_and_command_of_a_flock_blocker() {
     assert!(json.contains("\"blocked\":true"), "{json}");
     assert!(json.contains(&format!("\"pid\":{pid},")), "{json}");
     assert!(json.contains("\"comm\":\"flock\""), "{json}");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&lsusctl(&env, &["status", "--json"]).stdout)
+            .expect("status --json is one JSON object");
+    assert_eq!(doc["version"], 1, "{doc}");
+    assert_eq!(doc["blockers"][0]["pid"], pid, "{doc}");
 
     // A wake-alarm client without a time blocks too: wakealarmd publishes it.
     let alarm = std::os::unix::net::UnixStream::connect(env.path("wakealarm")).unwrap();
@@ -241,13 +243,17 @@ fn watch_prints_one_suspend_and_one_resume_and_history_lists_the_outcomes() {
     let lines: Vec<&str> = j.lines().collect();
     assert_eq!(lines.len(), 4, "{j}");
     assert!(
-        lines[0].starts_with("{\"event\":\"suspend\",\"time\":"),
+        lines[0].starts_with("{\"version\":1,\"event\":\"suspend\",\"time\":"),
         "{j}"
     );
     assert!(
-        lines[1].starts_with("{\"event\":\"resume\",\"time\":"),
+        lines[1].starts_with("{\"version\":1,\"event\":\"resume\",\"time\":"),
         "{j}"
     );
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line).expect(line);
+        assert_eq!(v["version"], 1, "{line}");
+    }
     assert!(lines[1].contains("\"outcome\":{\"seq\":"), "{j}");
     assert!(lines[1].contains("\"suspended\":true"), "{j}");
     kill(&mut text_watch.child);
@@ -273,7 +279,7 @@ fn watch_prints_one_suspend_and_one_resume_and_history_lists_the_outcomes() {
     let out = lsusctl(&env, &["history", "--json", "-n", "1"]);
     let j = text(&out);
     assert!(
-        j.starts_with("[{\"seq\":3,") && j.contains("\"outcome\":\"blocked\""),
+        j.starts_with("[{\"version\":1,\"seq\":3,") && j.contains("\"outcome\":\"blocked\""),
         "{j}"
     );
     assert!(j.contains(&format!("\"pids\":[{pid}]")), "{j}");
@@ -475,7 +481,7 @@ fn status_json_with_lsusd_stopped_says_running_false_and_history_says_when_empty
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with("{\"running\":false,\"run_dir\":"),
+        stdout.starts_with("{\"version\":1,\"running\":false,\"run_dir\":"),
         "{stdout}"
     );
 }

@@ -60,6 +60,10 @@ fn a_source_that_moves_during_the_state_write_is_the_wake_reason() {
     );
     assert!(out.contains("\"suspends\":1,"), "{out}");
     assert!(
+        out.starts_with("{\"version\":1,\"since_seconds\":"),
+        "{out}"
+    );
+    assert!(
         out.contains("\"kernel_suspends\":1,\"lsusd_suspends\":1,\"agree\":true"),
         "{out}"
     );

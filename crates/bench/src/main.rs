@@ -260,7 +260,7 @@ fn try_main(cli: Cli) -> Result<Ran> {
         rep.note(*n);
     }
     if cli.json {
-        print!("{}", rep.json());
+        print!("{}", rep.json()?);
     } else {
         print!("{}", rep.markdown());
     }

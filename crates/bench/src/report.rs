@@ -1,8 +1,9 @@
 //! The table: one row per measured figure, with its target beside it;
 //! printed as Markdown or JSON.
 
-use lsus_proto::json::string as quote;
 use std::fmt::Write as _;
+
+use serde::{Serialize, Serializer};
 
 /// Whether a row meets its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,45 +110,68 @@ impl Report {
         out
     }
 
-    /// Returns the report as one JSON object.
-    pub fn json(&self) -> String {
-        let mut out = String::from("{\n  \"rows\": [\n");
-        for (i, r) in self.rows.iter().enumerate() {
-            let verdict = match r.verdict {
-                Verdict::Met => "true",
-                Verdict::Missed => "false",
-                Verdict::Info | Verdict::Skipped => "null",
-            };
-            let values: Vec<String> = r
-                .values
-                .iter()
-                .map(|(k, v)| {
-                    if v.is_finite() {
-                        format!("{}: {v}", quote(k))
-                    } else {
-                        format!("{}: null", quote(k))
-                    }
-                })
-                .collect();
-            let _ = write!(
-                out,
-                "    {{\"bench\": {}, \"case\": {}, \"measure\": {}, \"result\": {}, \"target\": {}, \"met\": {verdict}, \"skipped\": {}, \"values\": {{{}}}}}",
-                quote(r.bench),
-                quote(&r.case),
-                quote(&r.measure),
-                quote(&r.result),
-                quote(&r.target),
-                r.verdict == Verdict::Skipped,
-                values.join(", ")
-            );
-            out.push_str(if i + 1 < self.rows.len() { ",\n" } else { "\n" });
-        }
-        out.push_str("  ],\n  \"notes\": [");
-        let notes: Vec<String> = self.notes.iter().map(|n| quote(n)).collect();
-        out.push_str(&notes.join(", "));
-        out.push_str("]\n}\n");
-        out
+    /// Returns the report as one JSON object (see [`Json`]).
+    pub fn json(&self) -> crate::error::Result<String> {
+        let doc = Json {
+            version: JSON_VERSION,
+            rows: self.rows.iter().map(RowJson::from).collect(),
+            notes: &self.notes,
+        };
+        serde_json::to_string_pretty(&doc)
+            .map(|j| j + "\n")
+            .or_else(|e| crate::error::plumbing(format!("cannot write the report as JSON: {e}")))
     }
+}
+
+/// The version of `lsus-bench --json`: it grows when a key changes meaning
+/// or goes away.
+pub const JSON_VERSION: u32 = 1;
+
+/// `lsus-bench --json`: the rows, then the notes.
+#[derive(Serialize)]
+struct Json<'a> {
+    version: u32,
+    rows: Vec<RowJson<'a>>,
+    notes: &'a [String],
+}
+
+/// A row; `met` is `null` for information and skipped rows, a value that
+/// is not a number (NaN, infinity) is `null`.
+#[derive(Serialize)]
+struct RowJson<'a> {
+    bench: &'a str,
+    case: &'a str,
+    measure: &'a str,
+    result: &'a str,
+    target: &'a str,
+    met: Option<bool>,
+    skipped: bool,
+    #[serde(serialize_with = "in_order")]
+    values: &'a [(&'static str, f64)],
+}
+
+impl<'a> From<&'a Row> for RowJson<'a> {
+    fn from(r: &'a Row) -> Self {
+        RowJson {
+            bench: r.bench,
+            case: &r.case,
+            measure: &r.measure,
+            result: &r.result,
+            target: &r.target,
+            met: match r.verdict {
+                Verdict::Met => Some(true),
+                Verdict::Missed => Some(false),
+                Verdict::Info | Verdict::Skipped => None,
+            },
+            skipped: r.verdict == Verdict::Skipped,
+            values: &r.values,
+        }
+    }
+}
+
+/// Writes the values as one object, in their order.
+fn in_order<S: Serializer>(v: &[(&'static str, f64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(v.iter().map(|(k, x)| (k, x)))
 }
 
 #[cfg(test)]
@@ -164,13 +188,15 @@ mod tests {
             "1",
             "t",
             Verdict::Missed,
-            vec![("p50_ms", 0.5)],
+            vec![("p50_ms", 0.5), ("p99_ms", f64::NAN)],
         );
         r.note("a\nb");
-        let j = r.json();
+        let j = r.json().unwrap();
+        assert!(j.starts_with("{\n  \"version\": 1,\n  \"rows\": ["), "{j}");
         assert!(j.contains("\"case\": \"0 \\\"w\\\"\""), "{j}");
         assert!(j.contains("\"met\": false"), "{j}");
-        assert!(j.contains("\"p50_ms\": 0.5"), "{j}");
+        assert!(j.contains("\"p50_ms\": 0.5,"), "{j}");
+        assert!(j.contains("\"p99_ms\": null"), "{j}");
         assert!(j.contains("\"a\\nb\""), "{j}");
         assert_eq!(r.missed(), 1);
         assert!(r.markdown().contains("**MISSED**"));

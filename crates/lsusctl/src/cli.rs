@@ -61,7 +61,7 @@ pub enum Command {
     /// a descriptor it shared (a shell's `flock --shared 9`), the
     /// processes that hold that descriptor are named instead.
     Status {
-        /// One JSON object instead of text.
+        /// One JSON object instead of text; its first key is "version": 1.
         #[arg(long)]
         json: bool,
 
@@ -101,7 +101,8 @@ pub enum Command {
     /// the time since the suspend line and, where lsusd recorded it, the
     /// outcome of the attempt.
     Watch {
-        /// One JSON object per line instead of text.
+        /// One JSON object per line instead of text; the first key of each
+        /// is "version": 1.
         #[arg(long)]
         json: bool,
 
@@ -117,7 +118,8 @@ pub enum Command {
     /// the wakeup source that woke the machine, the one that aborted an
     /// attempt, who held suspend off and for how long.
     History {
-        /// One JSON array instead of text.
+        /// One JSON array instead of text: an object per outcome, whose
+        /// first key is "version": 1.
         #[arg(long, conflicts_with = "timeline")]
         json: bool,
 
@@ -150,7 +152,7 @@ pub enum Command {
               value_parser = lsus_proto::args::span)]
         since: std::time::Duration,
 
-        /// One JSON object instead of text.
+        /// One JSON object instead of text; its first key is "version": 1.
         #[arg(long)]
         json: bool,
 

@@ -30,6 +30,9 @@ pub enum Error {
     /// libsus failed.
     #[error(transparent)]
     Libsus(libsus::Error),
+    /// A report could not be written as JSON.
+    #[error("cannot write JSON: {0}")]
+    Json(serde_json::Error),
     /// Some other system call failed.
     #[error("{what}: {source}")]
     Io {

@@ -1,9 +1,10 @@
-//! Output helpers: local time, durations and JSON strings.
-//!
-//! JSON is written by hand (see [`lsus_proto::json`]).
+//! Output helpers: local time and durations.
 
-pub use lsus_proto::json::string as json_str;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use jiff::fmt::strtime;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 
 /// Returns seconds since the epoch, with fractions.
 pub fn epoch(t: SystemTime) -> f64 {
@@ -11,29 +12,22 @@ pub fn epoch(t: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Formats `t` as local time, `YYYY-MM-DD HH:MM:SS.mmm`.
+/// Formats `t` as local time, `YYYY-MM-DD HH:MM:SS.mmm`, in the system
+/// time zone (`TZ`, else `/etc/localtime`; UTC when neither says).
 pub fn local_time(t: SystemTime) -> String {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = libc::time_t::try_from(since.as_secs()).unwrap_or(libc::time_t::MAX);
-    // SAFETY: `tm` is plain data that localtime_r fills in; both pointers
-    // are valid for the duration of the call and not aliased.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&secs, &mut tm).is_null() {
-            return format!("@{}.{:03}", since.as_secs(), since.subsec_millis());
-        }
-        tm
-    };
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
-        since.subsec_millis()
-    )
+    local_time_in(t, TimeZone::system())
+}
+
+/// Formats `t` in the time zone `tz`; `@SECONDS.mmm` when it is out of the
+/// range of years -9999 to 9999.
+fn local_time_in(t: SystemTime, tz: TimeZone) -> String {
+    Timestamp::try_from(t)
+        .ok()
+        .and_then(|ts| strtime::format("%Y-%m-%d %H:%M:%S%.3f", &ts.to_zoned(tz)).ok())
+        .unwrap_or_else(|| {
+            let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+            format!("@{}.{:03}", since.as_secs(), since.subsec_millis())
+        })
 }
 
 /// Formats seconds for a person: `3.2 s`, `12m 05s`, `6h 12m`, `2d 03h`.
@@ -55,31 +49,10 @@ pub fn human(secs: f64) -> String {
     }
 }
 
-/// Returns `s` as a JSON string literal, or `null`.
-pub fn json_opt(s: Option<&str>) -> String {
-    s.map_or_else(|| "null".into(), json_str)
-}
-
-/// Returns a number as JSON (`null` for NaN and infinities).
-pub fn json_f64(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x:.3}")
-    } else {
-        "null".into()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn json_null_and_numbers() {
-        assert_eq!(json_opt(None), "null");
-        assert_eq!(json_f64(f64::NAN), "null");
-        assert_eq!(json_f64(1.5), "1.500");
-    }
 
     #[test]
     fn human_durations() {
@@ -97,5 +70,18 @@ mod tests {
         assert_eq!(s.len(), "2025-11-25 10:40:00.125".len(), "{s}");
         assert!(s.ends_with(".125"), "{s}");
         assert!(s.starts_with("2025-11-2"), "{s}");
+    }
+
+    #[test]
+    fn local_time_follows_the_time_zone() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_764_067_200_125);
+        assert_eq!(local_time_in(t, TimeZone::UTC), "2025-11-25 10:40:00.125");
+        let paris = TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        assert_eq!(local_time_in(t, paris), "2025-11-25 11:40:00.125");
+        // Before 1970, and past what jiff represents.
+        let t = UNIX_EPOCH - Duration::from_millis(1_500);
+        assert_eq!(local_time_in(t, TimeZone::UTC), "1969-12-31 23:59:58.500");
+        let t = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(local_time_in(t, TimeZone::UTC), "@400000000000.000");
     }
 }

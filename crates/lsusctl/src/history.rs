@@ -1,12 +1,11 @@
 //! `lsusctl history`: the outcomes lsusd recorded in `RUN/log/history`.
 
-use std::fmt::Write as _;
-
-use lsus_proto::outcome::{Details, Outcome, Record};
+use lsus_proto::outcome::{Outcome, Record};
 use lsus_proto::rundir::{RunDir, HISTORY, LOG_DIR, OUTCOME};
 
 use crate::error::Error;
-use crate::fmt::{epoch, json_f64, json_str, local_time};
+use crate::fmt::local_time;
+use crate::json::{to_line, RecordJson};
 use crate::status::read_text;
 
 /// Returns the last `n` (all if `None`) records, oldest first: from
@@ -50,91 +49,6 @@ pub fn line(r: &Record) -> String {
     }
 }
 
-/// Formats one record as a JSON object.
-pub fn json(r: &Record) -> String {
-    let mut out = format!(
-        "{{\"seq\":{},\"time\":{},\"outcome\":{},\"description\":{}",
-        r.seq,
-        json_f64(epoch(r.time)),
-        json_str(r.outcome.word()),
-        json_str(&describe(&r.outcome))
-    );
-    match &r.outcome {
-        Outcome::Suspended { seconds } => {
-            let _ = write!(out, ",\"seconds\":{}", json_f64(*seconds));
-        }
-        Outcome::Blocked { pids } => {
-            let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-            let _ = write!(out, ",\"pids\":[{}]", list.join(","));
-        }
-        Outcome::WriteFailed { errno } => {
-            let _ = write!(out, ",\"errno\":{errno}");
-        }
-        _ => {}
-    }
-    details_json(&mut out, &r.details);
-    out.push('}');
-    out
-}
-
-/// Appends the details that are set as JSON members (doc/protocol.md §6
-/// names them; `woke` is `[]` for `woke=unknown`).
-fn details_json(out: &mut String, d: &Details) {
-    let strings = |v: &[String]| {
-        let parts: Vec<String> = v.iter().map(|s| json_str(s)).collect();
-        format!("[{}]", parts.join(","))
-    };
-    if let Some(a) = d.awake {
-        let _ = write!(out, ",\"awake\":{}", json_f64(a));
-    }
-    if let Some(w) = &d.woke {
-        let _ = write!(out, ",\"woke\":{}", strings(w));
-    }
-    if let Some(irq) = d.wake_irq {
-        let _ = write!(out, ",\"wake_irq\":{irq}");
-    }
-    if let Some(r) = &d.resume_reason {
-        let _ = write!(out, ",\"resume_reason\":{}", json_str(r));
-    }
-    if !d.source.is_empty() {
-        let _ = write!(out, ",\"source\":{}", strings(&d.source));
-    }
-    if let Some(v) = &d.failed_dev {
-        let _ = write!(out, ",\"failed_dev\":{}", json_str(v));
-    }
-    if let Some(v) = d.failed_errno {
-        let _ = write!(out, ",\"failed_errno\":{v}");
-    }
-    if let Some(v) = &d.failed_step {
-        let _ = write!(out, ",\"failed_step\":{}", json_str(v));
-    }
-    if let Some(v) = d.kernel_success {
-        let _ = write!(out, ",\"kernel_success\":{v}");
-    }
-    if let Some(v) = d.kernel_fail {
-        let _ = write!(out, ",\"kernel_fail\":{v}");
-    }
-    if !d.held.is_empty() {
-        let parts: Vec<String> = d
-            .held
-            .iter()
-            .map(|h| {
-                format!(
-                    "{{\"pid\":{},\"seconds\":{},\"command\":{}}}",
-                    h.pid,
-                    json_f64(h.seconds),
-                    json_str(&h.command)
-                )
-            })
-            .collect();
-        let _ = write!(out, ",\"held\":[{}]", parts.join(","));
-    }
-    if !d.locker.is_empty() {
-        let list: Vec<String> = d.locker.iter().map(u32::to_string).collect();
-        let _ = write!(out, ",\"locker\":[{}]", list.join(","));
-    }
-}
-
 /// Runs `lsusctl history`; with `timeline`, draws the last `timeline`
 /// span instead of listing.
 pub fn run(
@@ -155,8 +69,8 @@ pub fn run(
         ));
     }
     if json_out {
-        let parts: Vec<String> = records.iter().map(json).collect();
-        return Ok(format!("[{}]\n", parts.join(",\n")));
+        let docs: Vec<RecordJson> = records.iter().map(RecordJson::document).collect();
+        return Ok(to_line(&docs)? + "\n");
     }
     if records.is_empty() {
         return Ok(format!(
@@ -207,8 +121,8 @@ mod tests {
             details: Default::default(),
         };
         assert_eq!(
-            json(&r),
-            "{\"seq\":4,\"time\":1.500,\"outcome\":\"blocked\",\
+            to_line(&RecordJson::document(&r)).unwrap(),
+            "{\"version\":1,\"seq\":4,\"time\":1.500,\"outcome\":\"blocked\",\
              \"description\":\"blocked by PID 7\",\"pids\":[7]}"
         );
     }
@@ -220,7 +134,7 @@ mod tests {
             .parse()
             .unwrap();
         assert!(line(&r).ends_with("(woken by rtc0; PID 7 (sh) held it off for 1.5 s)"));
-        let j = json(&r);
+        let j = to_line(&RecordJson::nested(&r)).unwrap();
         assert!(
             j.ends_with(
                 ",\"woke\":[\"rtc0\"],\"held\":[{\"pid\":7,\"seconds\":1.500,\"command\":\"sh\"}]}"

@@ -5,6 +5,7 @@ mod block;
 mod error;
 mod fmt;
 mod history;
+mod json;
 mod procinfo;
 mod stats;
 mod status;
@@ -50,11 +51,8 @@ fn try_main(cli: Cli) -> Result<u8, Error> {
             let report = match status::gather(&dir, last) {
                 // Scripts get their JSON also when lsusd is stopped.
                 Err(Error::NotRunning { dir, why }) if json => {
-                    let text = format!(
-                        "{{\"running\":false,\"run_dir\":{},\"why\":{}}}\n",
-                        fmt::json_str(&dir.display().to_string()),
-                        fmt::json_str(&why)
-                    );
+                    let shown = dir.display().to_string();
+                    let text = json::to_line(&json::NotRunning::new(&shown, &why))? + "\n";
                     eprintln!("lsusctl: lsusd is not running on {} ({why})", dir.display());
                     print(&text)?;
                     return Ok(lsusctl_cli::EXIT_NOT_RUNNING);
@@ -62,7 +60,7 @@ fn try_main(cli: Cli) -> Result<u8, Error> {
                 other => other?,
             };
             if json {
-                print(&(status::json(&report) + "\n"))
+                print(&(status::json(&report)? + "\n"))
             } else {
                 print(&status::text(&report))
             }

@@ -1,8 +1,7 @@
 //! `lsusctl stats`: the history of a span of time summed up — why the
 //! battery is empty.
 //!
-//! JSON is written by hand, as everywhere in lsusctl (see
-//! `lsus_proto::json`): the object is small and flat.
+//! The JSON document is [`crate::json::Stats`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,7 +12,7 @@ use lsus_proto::outcome::{Outcome, Record};
 use lsus_sys::wakeup::{SuspendStats, WakeupFiles};
 
 use crate::error::Error;
-use crate::fmt::{epoch, human, json_f64, json_str, local_time};
+use crate::fmt::{epoch, human, local_time};
 
 /// The outcome words in the order the summary lists them.
 const OUTCOMES: [&str; 7] = lsus_proto::outcome::OUTCOME_WORDS;
@@ -330,92 +329,6 @@ impl Summary {
         }
         out
     }
-
-    /// The summary as one JSON object.
-    pub fn json(&self) -> String {
-        let ranked = |v: &[(String, u64)]| -> String {
-            let parts: Vec<String> = v
-                .iter()
-                .map(|(n, c)| format!("{{\"name\":{},\"count\":{c}}}", json_str(n)))
-                .collect();
-            format!("[{}]", parts.join(","))
-        };
-        let attempts: Vec<String> = self
-            .attempts
-            .iter()
-            .map(|(w, n)| format!("{}:{n}", json_str(w)))
-            .collect();
-        let blockers: Vec<String> = self
-            .blockers
-            .iter()
-            .map(|b| {
-                let pids: Vec<String> = b.pids.iter().map(u32::to_string).collect();
-                format!(
-                    "{{\"command\":{},\"seconds\":{},\"pids\":[{}]}}",
-                    json_str(&b.command),
-                    json_f64(b.seconds),
-                    pids.join(",")
-                )
-            })
-            .collect();
-        let kernel = match &self.kernel {
-            None => "null".to_string(),
-            Some(k) => {
-                let mut parts: Vec<String> = k
-                    .counters
-                    .iter()
-                    .map(|(n, v)| format!("{}:{v}", json_str(n)))
-                    .collect();
-                parts.push(format!(
-                    "\"last_failed_dev\":{}",
-                    crate::fmt::json_opt(k.last_failed_dev.as_deref())
-                ));
-                parts.push(format!(
-                    "\"last_failed_errno\":{}",
-                    k.last_failed_errno.map_or("null".into(), |e| e.to_string())
-                ));
-                parts.push(format!(
-                    "\"last_failed_step\":{}",
-                    crate::fmt::json_opt(k.last_failed_step.as_deref())
-                ));
-                format!("{{{}}}", parts.join(","))
-            }
-        };
-        let agreement = match &self.agreement {
-            None => "null".to_string(),
-            Some(a) => format!(
-                "{{\"from_seq\":{},\"to_seq\":{},\"kernel_suspends\":{},\"lsusd_suspends\":{},\"agree\":{}}}",
-                a.seqs.0,
-                a.seqs.1,
-                a.kernel,
-                a.lsusd,
-                a.kernel == a.lsusd
-            ),
-        };
-        let ratio = if self.known > 0.0 {
-            json_f64(self.asleep / self.known)
-        } else {
-            "null".into()
-        };
-        format!(
-            "{{\"since_seconds\":{},\"from\":{},\"to\":{},\"known_from\":{},\
-             \"attempts\":{{{}}},\"suspends\":{},\"asleep_seconds\":{},\
-             \"awake_seconds\":{},\"asleep_ratio\":{ratio},\"wake_reasons\":{},\
-             \"blockers\":[{}],\"abort_sources\":{},\"kernel\":{kernel},\
-             \"agreement\":{agreement}}}\n",
-            json_f64(secs(self.since)),
-            json_f64(at(self.from)),
-            json_f64(at(self.to)),
-            json_f64(at(self.known_from)),
-            attempts.join(","),
-            self.count("suspended"),
-            json_f64(self.asleep),
-            json_f64((self.known - self.asleep).max(0.0)),
-            ranked(&self.wakes),
-            blockers.join(","),
-            ranked(&self.aborts),
-        )
-    }
 }
 
 /// Runs `lsusctl stats`.
@@ -425,7 +338,11 @@ pub fn run(dir: &Path, since: Duration, json: bool, sysfs: &Path) -> Result<Stri
     let records = crate::history::read(&run, None)?;
     let kernel = WakeupFiles::new(sysfs).suspend_stats();
     let s = summarize(&records, SystemTime::now(), since, kernel);
-    Ok(if json { s.json() } else { s.text() })
+    if json {
+        Ok(crate::json::to_line(&crate::json::Stats::from(&s))? + "\n")
+    } else {
+        Ok(s.text())
+    }
 }
 
 #[cfg(test)]
@@ -474,7 +391,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("the kernel disagrees"), "{text}");
-        let j = s.json();
+        let j = crate::json::to_line(&crate::json::Stats::from(&s)).unwrap();
         assert!(j.contains("\"suspends\":2,"), "{j}");
         assert!(
             j.contains("\"wake_reasons\":[{\"name\":\"rtc0\",\"count\":1}"),
@@ -490,6 +407,7 @@ mod tests {
         assert_eq!(s.count("suspended"), 0);
         assert_eq!(s.known, 0.0);
         assert!(s.text().contains("wake reasons: none"));
-        assert!(s.json().contains("\"asleep_ratio\":null"));
+        let j = crate::json::to_line(&crate::json::Stats::from(&s)).unwrap();
+        assert!(j.contains("\"asleep_ratio\":null"), "{j}");
     }
 }

@@ -11,7 +11,7 @@ use lsus_proto::rundir::{Access, RunDir, DISABLED, IMMEDIATE, REQUEST, WATCHING,
 use lsus_proto::status::{LsusedStatus, WakealarmdStatus, LSUSED_STATUS, WAKEALARMD_STATUS};
 
 use crate::error::Error;
-use crate::fmt::{json_opt, json_str, local_time};
+use crate::fmt::local_time;
 use crate::history;
 use crate::procinfo::{self, Holder};
 
@@ -415,108 +415,9 @@ fn logind_text(out: &mut String, pid: u32, status: Option<&LogindStatus>) {
     }
 }
 
-fn logind_json(logind: &Option<(u32, Option<LogindStatus>)>) -> String {
-    let Some((pid, status)) = logind else {
-        return "null".into();
-    };
-    let Some(s) = status else {
-        return format!("{{\"pid\":{pid},\"connected\":null,\"holding\":null,\"sleeping\":null,\"inhibitors\":null}}");
-    };
-    let inhibitors = list(&s.inhibitors, |i| {
-        format!(
-            "{{\"who\":{},\"why\":{},\"what\":{},\"mode\":{},\"pid\":{},\"uid\":{},\"user\":{},\"blocks_sleep\":{}}}",
-            json_str(&i.who),
-            json_str(&i.why),
-            json_str(&i.what),
-            json_str(&i.mode),
-            i.pid,
-            i.uid,
-            json_str(&i.user()),
-            i.blocks_sleep()
-        )
-    });
-    format!(
-        "{{\"pid\":{pid},\"connected\":{},\"holding\":{},\"sleeping\":{},\"inhibitors\":{inhibitors}}}",
-        s.connected, s.holding, s.sleeping
-    )
-}
-
-fn holder_json(h: &Holder) -> String {
-    format!(
-        "{{\"pid\":{},\"uid\":{},\"user\":{},\"comm\":{},\"cmdline\":{},\"why\":{},\"mode\":{},\"locker_pid\":{}}}",
-        h.pid,
-        h.uid.map_or("null".into(), |u| u.to_string()),
-        json_opt(h.user.as_deref()),
-        json_opt(h.comm.as_deref()),
-        json_opt(h.cmdline.as_deref()),
-        json_opt(h.why.as_deref()),
-        json_str(if h.exclusive { "exclusive" } else { "shared" }),
-        h.locker.map_or("null".into(), |p| p.to_string())
-    )
-}
-
-fn list<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
-    let parts: Vec<String> = items.iter().map(f).collect();
-    format!("[{}]", parts.join(","))
-}
-
-/// Writes the report as one JSON object.
-pub fn json(r: &Report) -> String {
-    let lsused = match &r.lsused {
-        Helper::NotRunning => "null".to_string(),
-        Helper::Running { pid, status } => match status {
-            Some(s) => format!(
-                "{{\"pid\":{pid},\"clients\":{},\"descriptors\":{}}}",
-                s.clients, s.descriptors
-            ),
-            None => format!("{{\"pid\":{pid},\"clients\":null,\"descriptors\":null}}"),
-        },
-    };
-    let wakealarmd = match &r.wakealarmd {
-        Helper::NotRunning => "null".to_string(),
-        Helper::Running { pid, status } => match status {
-            Some(s) => format!(
-                "{{\"pid\":{pid},\"connections\":{},\"pending\":{},\"blocking\":{},\"next\":{}}}",
-                s.connections,
-                s.pending,
-                s.blocking,
-                s.next.map_or("null".into(), |n| n.to_string())
-            ),
-            None => format!(
-                "{{\"pid\":{pid},\"connections\":null,\"pending\":null,\"blocking\":null,\"next\":null}}"
-            ),
-        },
-    };
-    let immediate = match &r.immediate {
-        None => "{\"on\":false,\"holders\":[]}".to_string(),
-        Some(h) => format!(
-            "{{\"on\":{},\"holders\":{}}}",
-            !h.is_empty(),
-            list(h, holder_json)
-        ),
-    };
-    format!(
-        "{{\"running\":true,\"run_dir\":{},\"lsusd\":{{\"pid\":{}}},\"blocked\":{},\"blockers\":{},\
-         \"entering\":{},\"in_progress\":{},\"attempt_seconds\":{},\"not_ready\":{},\"request_pending\":{},\"immediate\":{},\
-         \"watchers\":{{\"count\":{},\"holders\":{}}},\"lsused\":{},\"wakealarmd\":{},\"logind\":{},\"last\":{}}}",
-        json_str(&r.dir),
-        r.lsusd,
-        !r.blockers.is_empty(),
-        list(&r.blockers, holder_json),
-        r.entering,
-        r.in_progress,
-        r.attempt_seconds
-            .map_or("null".into(), |s| format!("{s:.3}")),
-        list(&r.not_ready, holder_json),
-        r.request_pending,
-        immediate,
-        r.watchers.len(),
-        list(&r.watchers, holder_json),
-        lsused,
-        wakealarmd,
-        logind_json(&r.logind),
-        list(&r.last, history::json)
-    )
+/// Writes the report as one JSON object (see [`crate::json`]).
+pub fn json(r: &Report) -> Result<String, Error> {
+    crate::json::to_line(&crate::json::Status::from(r))
 }
 
 #[cfg(test)]
@@ -573,7 +474,7 @@ mod tests {
 
     #[test]
     fn json_names_the_holder_and_who_took_the_lock() {
-        let j = json(&report());
+        let j = json(&report()).unwrap();
         assert!(
             j.contains(
                 "\"blocked\":true,\"blockers\":[{\"pid\":154,\"uid\":0,\"user\":null,\
@@ -628,7 +529,7 @@ mod tests {
             t.contains("  Videos                0 root          4321 sleep:idle           block  Playing\n"),
             "{t}"
         );
-        let j = json(&r);
+        let j = json(&r).unwrap();
         assert!(
             j.contains("\"logind\":{\"pid\":154,\"connected\":true,\"holding\":true,\"sleeping\":false,\"inhibitors\":[{\"who\":\"Videos\",\"why\":\"Playing\",\"what\":\"sleep:idle\",\"mode\":\"block\",\"pid\":4321,\"uid\":0,\"user\":\"root\",\"blocks_sleep\":true}]}"),
             "{j}"

@@ -20,8 +20,9 @@ use lsusctl_cli::{EXIT_NOT_RUNNING, EXIT_OK};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use crate::error::Error;
-use crate::fmt::{epoch, json_f64, local_time};
+use crate::fmt::{epoch, local_time};
 use crate::history;
+use crate::json::{to_line, WatchLine};
 use crate::status::{open_checked, read_text};
 
 /// How long to wait for lsusd's record after a resume.
@@ -87,10 +88,7 @@ fn handle(
             let now = SystemTime::now();
             st.since = Some((now, Instant::now(), before));
             let line = if json {
-                format!(
-                    "{{\"event\":\"suspend\",\"time\":{}}}",
-                    json_f64(epoch(now))
-                )
+                to_line(&WatchLine::suspend(epoch(now)))?
             } else {
                 format!("{}  suspend", local_time(now))
             };
@@ -105,17 +103,11 @@ fn handle(
             st.since = None;
             let record = new_record(run, records, before.as_ref());
             let line = if json {
-                let mut s = format!(
-                    "{{\"event\":\"resume\",\"time\":{},\"duration\":{}",
-                    json_f64(epoch(now)),
-                    took.map_or("null".into(), |d| json_f64(d.as_secs_f64()))
-                );
-                if let Some(r) = &record {
-                    s.push_str(&format!(",\"outcome\":{}", history::json(r)));
-                    s.push_str(&format!(",\"suspended\":{}", r.outcome.suspended()));
-                }
-                s.push('}');
-                s
+                to_line(&WatchLine::resume(
+                    epoch(now),
+                    took.map(|d| d.as_secs_f64()),
+                    record.as_ref(),
+                ))?
             } else {
                 let mut s = format!("{}  resume", local_time(now));
                 if let Some(d) = took {

@@ -25,7 +25,6 @@
 
 pub mod args;
 pub mod dirwatch;
-pub mod json;
 pub mod lock;
 pub mod logind;
 pub mod outcome;

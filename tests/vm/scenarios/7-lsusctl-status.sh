@@ -91,7 +91,7 @@ check "history lists the blocked attempt (line ${b:-none}) before the suspend (l
 check "history has exactly these two outcomes" [ "$(wc -l <"$L/h.log")" = 2 ]
 ctl hj history --json
 check "history --json: blocked by $bpid, then suspended" \
-    sh -c "tr -d '\n' <$L/hj.log | grep -Eq '\"outcome\":\"blocked\",[^}]*\"pids\":\\[$bpid\\].*\\{\"seq\":[0-9]+,[^}]*\"outcome\":\"suspended\"'"
+    sh -c "tr -d '\n' <$L/hj.log | grep -Eq '\"outcome\":\"blocked\",[^}]*\"pids\":\\[$bpid\\].*\\{\"version\":1,\"seq\":[0-9]+,[^}]*\"outcome\":\"suspended\"'"
 
 ctl st3 status
 check "lsusctl status exits 0 (got $CTL_RC)" [ "$CTL_RC" = 0 ]

@@ -1,0 +1,657 @@
+//! The `--json` documents of `lsusctl`: serde views of the reports, in the
+//! key order the documents have always had (README.md, "lsusctl").
+//!
+//! Every top-level document (the `status` object, the `stats` object, each
+//! line of `watch`, each record of the `history` array) begins with
+//! `"version": VERSION`; a record inside another document does not repeat
+//! it. Seconds and epoch times are written with 3 decimals (milliseconds,
+//! as in the records of doc/protocol.md §6), NaN and infinities as `null`.
+
+use serde::ser::{Error as _, SerializeMap as _};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+
+use lsus_proto::logind::{Inhibitor, LogindStatus};
+use lsus_proto::outcome::{Details, Outcome, Record};
+use lsus_proto::status::{LsusedStatus, WakealarmdStatus};
+use lsus_sys::wakeup::SuspendStats;
+
+use crate::error::Error;
+use crate::fmt::epoch;
+use crate::history::describe;
+use crate::procinfo::Holder;
+use crate::stats::{Agreement, Blocker, Summary};
+use crate::status::{Helper, Report};
+
+/// The version of the JSON documents: it grows when a key changes meaning
+/// or goes away (new keys may appear without it).
+pub const VERSION: u32 = 1;
+
+/// Returns `doc` as one line of JSON (no newline).
+pub fn to_line<T: Serialize>(doc: &T) -> Result<String, Error> {
+    serde_json::to_string(doc).map_err(Error::Json)
+}
+
+/// Writes seconds with 3 decimals; NaN and infinities as `null`.
+fn millis<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if !x.is_finite() {
+        return s.serialize_none();
+    }
+    // `{:.3}` of a finite f64 is a JSON number (no exponent, no `+`).
+    RawValue::from_string(format!("{x:.3}"))
+        .map_err(S::Error::custom)?
+        .serialize(s)
+}
+
+/// [`millis`] for an optional value; `None` is `null`.
+fn opt_millis<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    millis(&x.unwrap_or(f64::NAN), s)
+}
+
+/// Writes pairs as one object, in their order.
+fn pairs<K: Serialize, V: Serialize, S: Serializer>(v: &[(K, V)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(v.iter().map(|(k, n)| (k, n)))
+}
+
+// ---- status ----------------------------------------------------------------
+
+/// `lsusctl status --json` when lsusd is not running.
+#[derive(Serialize)]
+pub struct NotRunning<'a> {
+    version: u32,
+    running: bool,
+    run_dir: &'a str,
+    why: &'a str,
+}
+
+impl<'a> NotRunning<'a> {
+    /// The document for the run directory `run_dir`, and why lsusd is not
+    /// running there.
+    pub fn new(run_dir: &'a str, why: &'a str) -> Self {
+        NotRunning {
+            version: VERSION,
+            running: false,
+            run_dir,
+            why,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct HolderJson<'a> {
+    pid: u32,
+    uid: Option<u32>,
+    user: Option<&'a str>,
+    comm: Option<&'a str>,
+    cmdline: Option<&'a str>,
+    why: Option<&'a str>,
+    mode: &'static str,
+    locker_pid: Option<u32>,
+}
+
+fn holders(hs: &[Holder]) -> Vec<HolderJson<'_>> {
+    hs.iter()
+        .map(|h| HolderJson {
+            pid: h.pid,
+            uid: h.uid,
+            user: h.user.as_deref(),
+            comm: h.comm.as_deref(),
+            cmdline: h.cmdline.as_deref(),
+            why: h.why.as_deref(),
+            mode: if h.exclusive { "exclusive" } else { "shared" },
+            locker_pid: h.locker,
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct Pid {
+    pid: u32,
+}
+
+#[derive(Serialize)]
+struct Holders<'a> {
+    on: bool,
+    holders: Vec<HolderJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct Watchers<'a> {
+    count: usize,
+    holders: Vec<HolderJson<'a>>,
+}
+
+/// lsused: its counts are `null` when it publishes none.
+#[derive(Serialize)]
+struct LsusedJson {
+    pid: u32,
+    clients: Option<usize>,
+    descriptors: Option<usize>,
+}
+
+impl LsusedJson {
+    fn new(pid: u32, s: Option<&LsusedStatus>) -> Self {
+        LsusedJson {
+            pid,
+            clients: s.map(|s| s.clients),
+            descriptors: s.map(|s| s.descriptors),
+        }
+    }
+}
+
+/// wakealarmd: its counts are `null` when it publishes none.
+#[derive(Serialize)]
+struct WakealarmdJson {
+    pid: u32,
+    connections: Option<usize>,
+    pending: Option<usize>,
+    blocking: Option<usize>,
+    next: Option<u64>,
+}
+
+impl WakealarmdJson {
+    fn new(pid: u32, s: Option<&WakealarmdStatus>) -> Self {
+        WakealarmdJson {
+            pid,
+            connections: s.map(|s| s.connections),
+            pending: s.map(|s| s.pending),
+            blocking: s.map(|s| s.blocking),
+            next: s.and_then(|s| s.next),
+        }
+    }
+}
+
+fn helper<'a, S, J>(h: &'a Helper<S>, new: impl Fn(u32, Option<&'a S>) -> J) -> Option<J> {
+    match h {
+        Helper::NotRunning => None,
+        Helper::Running { pid, status } => Some(new(*pid, status.as_ref())),
+    }
+}
+
+#[derive(Serialize)]
+struct InhibitorJson<'a> {
+    who: &'a str,
+    why: &'a str,
+    what: &'a str,
+    mode: &'a str,
+    pid: u32,
+    uid: u32,
+    user: String,
+    blocks_sleep: bool,
+}
+
+impl<'a> From<&'a Inhibitor> for InhibitorJson<'a> {
+    fn from(i: &'a Inhibitor) -> Self {
+        InhibitorJson {
+            who: &i.who,
+            why: &i.why,
+            what: &i.what,
+            mode: &i.mode,
+            pid: i.pid,
+            uid: i.uid,
+            user: i.user(),
+            blocks_sleep: i.blocks_sleep(),
+        }
+    }
+}
+
+/// lsus-logind: what it publishes is `null` when it publishes nothing.
+#[derive(Serialize)]
+struct LogindJson<'a> {
+    pid: u32,
+    connected: Option<bool>,
+    holding: Option<bool>,
+    sleeping: Option<bool>,
+    inhibitors: Option<Vec<InhibitorJson<'a>>>,
+}
+
+impl<'a> LogindJson<'a> {
+    fn new(pid: u32, s: Option<&'a LogindStatus>) -> Self {
+        LogindJson {
+            pid,
+            connected: s.map(|s| s.connected),
+            holding: s.map(|s| s.holding),
+            sleeping: s.map(|s| s.sleeping),
+            inhibitors: s.map(|s| s.inhibitors.iter().map(InhibitorJson::from).collect()),
+        }
+    }
+}
+
+/// `lsusctl status --json` (lsusd running).
+#[derive(Serialize)]
+pub struct Status<'a> {
+    version: u32,
+    running: bool,
+    run_dir: &'a str,
+    lsusd: Pid,
+    blocked: bool,
+    blockers: Vec<HolderJson<'a>>,
+    entering: bool,
+    in_progress: bool,
+    #[serde(serialize_with = "opt_millis")]
+    attempt_seconds: Option<f64>,
+    not_ready: Vec<HolderJson<'a>>,
+    request_pending: bool,
+    immediate: Holders<'a>,
+    watchers: Watchers<'a>,
+    lsused: Option<LsusedJson>,
+    wakealarmd: Option<WakealarmdJson>,
+    logind: Option<LogindJson<'a>>,
+    last: Vec<RecordJson<'a>>,
+}
+
+impl<'a> From<&'a Report> for Status<'a> {
+    fn from(r: &'a Report) -> Self {
+        Status {
+            version: VERSION,
+            running: true,
+            run_dir: &r.dir,
+            lsusd: Pid { pid: r.lsusd },
+            blocked: !r.blockers.is_empty(),
+            blockers: holders(&r.blockers),
+            entering: r.entering,
+            in_progress: r.in_progress,
+            attempt_seconds: r.attempt_seconds,
+            not_ready: holders(&r.not_ready),
+            request_pending: r.request_pending,
+            immediate: Holders {
+                on: r.immediate.as_ref().is_some_and(|h| !h.is_empty()),
+                holders: holders(r.immediate.as_deref().unwrap_or_default()),
+            },
+            watchers: Watchers {
+                count: r.watchers.len(),
+                holders: holders(&r.watchers),
+            },
+            lsused: helper(&r.lsused, LsusedJson::new),
+            wakealarmd: helper(&r.wakealarmd, WakealarmdJson::new),
+            logind: r
+                .logind
+                .as_ref()
+                .map(|(pid, s)| LogindJson::new(*pid, s.as_ref())),
+            last: r.last.iter().map(RecordJson::nested).collect(),
+        }
+    }
+}
+
+// ---- records (history, status, watch) -------------------------------------
+
+#[derive(Serialize)]
+struct HeldJson<'a> {
+    pid: u32,
+    #[serde(serialize_with = "millis")]
+    seconds: f64,
+    command: &'a str,
+}
+
+/// An outcome record: the keys of doc/protocol.md §6 that are set, plus
+/// `description`; lists are arrays (`woke` is `[]` for `woke=unknown`),
+/// `held` an array of `{pid, seconds, command}`.
+#[derive(Serialize)]
+pub struct RecordJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u32>,
+    seq: u64,
+    #[serde(serialize_with = "millis")]
+    time: f64,
+    outcome: &'static str,
+    description: String,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_millis")]
+    seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pids: Option<&'a [u32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errno: Option<i32>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    missing: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_millis")]
+    awake: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    woke: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wake_irq: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    source: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed_dev: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed_errno: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed_step: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_success: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_fail: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    held: Vec<HeldJson<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    locker: &'a [u32],
+}
+
+impl<'a> RecordJson<'a> {
+    /// The record as a document of its own (an element of `history --json`).
+    pub fn document(r: &'a Record) -> Self {
+        RecordJson {
+            version: Some(VERSION),
+            ..RecordJson::nested(r)
+        }
+    }
+
+    /// The record inside another document (`status`, `watch`).
+    pub fn nested(r: &'a Record) -> Self {
+        let Details {
+            awake,
+            woke,
+            wake_irq,
+            resume_reason,
+            source,
+            failed_dev,
+            failed_errno,
+            failed_step,
+            kernel_success,
+            kernel_fail,
+            held,
+            locker,
+        } = &r.details;
+        RecordJson {
+            version: None,
+            seq: r.seq,
+            time: epoch(r.time),
+            outcome: r.outcome.word(),
+            description: describe(&r.outcome),
+            seconds: match r.outcome {
+                Outcome::Suspended { seconds } => Some(seconds),
+                _ => None,
+            },
+            pids: match &r.outcome {
+                Outcome::Blocked { pids } => Some(pids),
+                _ => None,
+            },
+            errno: match r.outcome {
+                Outcome::WriteFailed { errno } => Some(errno),
+                _ => None,
+            },
+            missing: match &r.outcome {
+                Outcome::DryRun { missing } => missing,
+                _ => &[],
+            },
+            awake: *awake,
+            woke: woke.as_deref(),
+            wake_irq: *wake_irq,
+            resume_reason: resume_reason.as_deref(),
+            source,
+            failed_dev: failed_dev.as_deref(),
+            failed_errno: *failed_errno,
+            failed_step: failed_step.as_deref(),
+            kernel_success: *kernel_success,
+            kernel_fail: *kernel_fail,
+            held: held
+                .iter()
+                .map(|h| HeldJson {
+                    pid: h.pid,
+                    seconds: h.seconds,
+                    command: &h.command,
+                })
+                .collect(),
+            locker,
+        }
+    }
+}
+
+// ---- watch -----------------------------------------------------------------
+
+/// One line of `lsusctl watch --json`.
+#[derive(Serialize)]
+pub struct WatchLine<'a> {
+    version: u32,
+    event: &'static str,
+    #[serde(serialize_with = "millis")]
+    time: f64,
+    #[serde(flatten)]
+    resumed: Option<Resumed<'a>>,
+}
+
+/// What a resume line adds.
+#[derive(Serialize)]
+struct Resumed<'a> {
+    /// Seconds since the suspend line (`null` when the watch began after it).
+    #[serde(serialize_with = "opt_millis")]
+    duration: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<RecordJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suspended: Option<bool>,
+}
+
+impl<'a> WatchLine<'a> {
+    /// "suspend" at `time` (seconds since the epoch).
+    pub fn suspend(time: f64) -> Self {
+        WatchLine {
+            version: VERSION,
+            event: "suspend",
+            time,
+            resumed: None,
+        }
+    }
+
+    /// "resume" at `time`, `duration` seconds after the suspend line, with
+    /// lsusd's record of the attempt when it came.
+    pub fn resume(time: f64, duration: Option<f64>, record: Option<&'a Record>) -> Self {
+        WatchLine {
+            version: VERSION,
+            event: "resume",
+            time,
+            resumed: Some(Resumed {
+                duration,
+                outcome: record.map(RecordJson::nested),
+                suspended: record.map(|r| r.outcome.suspended()),
+            }),
+        }
+    }
+}
+
+// ---- stats -----------------------------------------------------------------
+
+#[derive(Serialize)]
+struct Ranked<'a> {
+    name: &'a str,
+    count: u64,
+}
+
+fn ranked(v: &[(String, u64)]) -> Vec<Ranked<'_>> {
+    v.iter()
+        .map(|(name, count)| Ranked {
+            name,
+            count: *count,
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct BlockerJson<'a> {
+    command: &'a str,
+    #[serde(serialize_with = "millis")]
+    seconds: f64,
+    pids: &'a [u32],
+}
+
+impl<'a> From<&'a Blocker> for BlockerJson<'a> {
+    fn from(b: &'a Blocker) -> Self {
+        BlockerJson {
+            command: &b.command,
+            seconds: b.seconds,
+            pids: &b.pids,
+        }
+    }
+}
+
+/// The kernel's `suspend_stats`: its counters, then the last failure.
+struct KernelJson<'a>(&'a SuspendStats);
+
+impl Serialize for KernelJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let k = self.0;
+        let mut map = s.serialize_map(Some(k.counters.len() + 3))?;
+        for (name, n) in &k.counters {
+            map.serialize_entry(name, n)?;
+        }
+        map.serialize_entry("last_failed_dev", &k.last_failed_dev)?;
+        map.serialize_entry("last_failed_errno", &k.last_failed_errno)?;
+        map.serialize_entry("last_failed_step", &k.last_failed_step)?;
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct AgreementJson {
+    from_seq: u64,
+    to_seq: u64,
+    kernel_suspends: u64,
+    lsusd_suspends: u64,
+    agree: bool,
+}
+
+impl From<&Agreement> for AgreementJson {
+    fn from(a: &Agreement) -> Self {
+        AgreementJson {
+            from_seq: a.seqs.0,
+            to_seq: a.seqs.1,
+            kernel_suspends: a.kernel,
+            lsusd_suspends: a.lsusd,
+            agree: a.kernel == a.lsusd,
+        }
+    }
+}
+
+/// `lsusctl stats --json`.
+#[derive(Serialize)]
+pub struct Stats<'a> {
+    version: u32,
+    #[serde(serialize_with = "millis")]
+    since_seconds: f64,
+    #[serde(serialize_with = "millis")]
+    from: f64,
+    #[serde(serialize_with = "millis")]
+    to: f64,
+    #[serde(serialize_with = "millis")]
+    known_from: f64,
+    #[serde(serialize_with = "pairs")]
+    attempts: &'a [(&'static str, u64)],
+    suspends: u64,
+    #[serde(serialize_with = "millis")]
+    asleep_seconds: f64,
+    #[serde(serialize_with = "millis")]
+    awake_seconds: f64,
+    /// `null` when the history knows no time of the span.
+    #[serde(serialize_with = "opt_millis")]
+    asleep_ratio: Option<f64>,
+    wake_reasons: Vec<Ranked<'a>>,
+    blockers: Vec<BlockerJson<'a>>,
+    abort_sources: Vec<Ranked<'a>>,
+    kernel: Option<KernelJson<'a>>,
+    agreement: Option<AgreementJson>,
+}
+
+impl<'a> From<&'a Summary> for Stats<'a> {
+    fn from(s: &'a Summary) -> Self {
+        Stats {
+            version: VERSION,
+            since_seconds: s.since.as_secs_f64(),
+            from: epoch(s.from),
+            to: epoch(s.to),
+            known_from: epoch(s.known_from),
+            attempts: &s.attempts,
+            suspends: s.count("suspended"),
+            asleep_seconds: s.asleep,
+            awake_seconds: (s.known - s.asleep).max(0.0),
+            asleep_ratio: (s.known > 0.0).then(|| s.asleep / s.known),
+            wake_reasons: ranked(&s.wakes),
+            blockers: s.blockers.iter().map(BlockerJson::from).collect(),
+            abort_sources: ranked(&s.aborts),
+            kernel: s.kernel.as_ref().map(KernelJson),
+            agreement: s.agreement.as_ref().map(AgreementJson::from),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Secs {
+        #[serde(serialize_with = "millis")]
+        a: f64,
+        #[serde(serialize_with = "millis")]
+        b: f64,
+        #[serde(serialize_with = "opt_millis")]
+        c: Option<f64>,
+        #[serde(serialize_with = "pairs")]
+        d: Vec<(&'static str, u64)>,
+    }
+
+    #[test]
+    fn seconds_have_three_decimals_and_nan_is_null() {
+        let s = Secs {
+            a: 1.5,
+            b: f64::INFINITY,
+            c: None,
+            d: vec![("z", 1), ("a", 2)],
+        };
+        assert_eq!(
+            to_line(&s).unwrap(),
+            r#"{"a":1.500,"b":null,"c":null,"d":{"z":1,"a":2}}"#
+        );
+        let s = Secs {
+            a: -0.0004,
+            b: 1_764_067_200.125_6,
+            c: Some(f64::NAN),
+            d: Vec::new(),
+        };
+        assert_eq!(
+            to_line(&s).unwrap(),
+            r#"{"a":-0.000,"b":1764067200.126,"c":null,"d":{}}"#
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let j = to_line(&NotRunning::new("/run/a\"b\n", "\u{1}")).unwrap();
+        assert_eq!(
+            j,
+            r#"{"version":1,"running":false,"run_dir":"/run/a\"b\n","why":"\u0001"}"#
+        );
+    }
+
+    #[test]
+    fn a_record_has_its_keys_in_the_order_of_the_protocol() {
+        // The example of doc/protocol.md §6, "As JSON".
+        let r: Record = "seq=20 time=1764067290.010 outcome=suspended seconds=61.250 \
+                         awake=28.004 woke=rtc0 wake_irq=8 kernel_success=12 kernel_fail=0\n"
+            .parse()
+            .unwrap();
+        let docs = [RecordJson::document(&r)];
+        assert_eq!(
+            to_line(&docs).unwrap(),
+            r#"[{"version":1,"seq":20,"time":1764067290.010,"outcome":"suspended","description":"suspended for 61.2 s","seconds":61.250,"awake":28.004,"woke":["rtc0"],"wake_irq":8,"kernel_success":12,"kernel_fail":0}]"#
+        );
+        let r: Record = "seq=3 time=1.000 outcome=dry-run missing=power/state\n"
+            .parse()
+            .unwrap();
+        let j = to_line(&RecordJson::nested(&r)).unwrap();
+        assert!(j.ends_with(r#""missing":["power/state"]}"#), "{j}");
+    }
+
+    #[test]
+    fn a_watch_line_says_suspend_or_resume() {
+        assert_eq!(
+            to_line(&WatchLine::suspend(2.5)).unwrap(),
+            r#"{"version":1,"event":"suspend","time":2.500}"#
+        );
+        assert_eq!(
+            to_line(&WatchLine::resume(4.0, None, None)).unwrap(),
+            r#"{"version":1,"event":"resume","time":4.000,"duration":null}"#
+        );
+    }
+}
