@@ -669,9 +669,11 @@ fn two_thousand_connections_each_with_an_alarm_all_fire_in_order() {
         worst = worst.max(late);
     }
     eprintln!("2,000 alarms: the latest Now arrived {worst:?} after its time");
+    // A correctness bound, not a speed target (the bench's lateness row
+    // is that): an alarm's Now comes within its own second.
     assert!(
-        worst < Duration::from_millis(500),
-        "worst lateness {worst:?}"
+        worst < Duration::from_secs(1),
+        "a Now came {worst:?} after its time: in a later second than its own"
     );
 
     // wakealarmd fired them in order of time, then of connection.

@@ -176,8 +176,11 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().join("run");
         let d2 = dir.clone();
+        // lsusd comes only once the waiter has said that it waits (a
+        // condition, not a sleep: under load a sleep let lsusd come first)
+        let (waiting, said_it) = std::sync::mpsc::channel::<()>();
         let lsusd = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            said_it.recv().unwrap();
             let run = RunDir::create(&d2, 0o770).unwrap();
             let (pid, _) = run
                 .open_regular(LSUSD_PID, Access::READ_WRITE, 0o644, false)
@@ -189,7 +192,12 @@ mod tests {
             pid
         });
         let mut said = 0;
-        let run = wait_for_lsusd(&dir, None, || said += 1).unwrap().unwrap();
+        let run = wait_for_lsusd(&dir, None, || {
+            said += 1;
+            let _ = waiting.send(());
+        })
+        .unwrap()
+        .unwrap();
         assert_eq!(said, 1);
         assert!(lsusd_ready(&run));
         let pid = lsusd.join().unwrap();
