@@ -523,10 +523,18 @@ fn watch_says_when_lsusd_stops_and_follow_waits_for_the_next_one() {
         "{}",
         text(&out)
     );
+    // --follow lets go of the old registration while it waits: a new
+    // lsusd that keeps this `watching` would take the stale lock for a
+    // watcher and wait for it in its first attempt (the request below
+    // then timed out: exit 2, seen once in CI).
+    env.wait_for("the follower let go of the old watching", DEADLINE, || {
+        !registered(p2)
+    });
     // --follow waits, then watches the new lsusd.
     env.start_lsusd(&[]);
     env.wait_for("the follower registered again", DEADLINE, || registered(p2));
-    assert_eq!(env.request(&[]).status.code(), Some(0));
+    let out = env.request(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out), env.dump());
     let mut stdout = follow.stdout.take().unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 256];

@@ -242,6 +242,35 @@ fn without_capabilities(cmd: &mut Command) {
     }
 }
 
+/// A root shell (all capabilities) that takes a shared lock on `path` in
+/// the shell idiom of doc/protocol.md §1.1 (flock(1) on the shell's own
+/// descriptor, then flock(1) exits) and holds it until its stdin closes.
+/// Returns the shell and the PID of the flock(1) that took the lock.
+fn shell_idiom(path: &Path) -> (std::process::Child, u32) {
+    let mut shell = Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec 9<"$1"; flock --shared 9 || exit 1; echo locked; read _"#)
+        .arg("sh")
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(shell.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "locked\n");
+    let md = fs::metadata(path).unwrap();
+    let lockers = lsus_proto::proclocks::holders(md.dev(), md.ino()).unwrap();
+    assert_eq!(lockers.len(), 1, "{lockers:?}");
+    let locker = lockers[0].pid;
+    assert_ne!(locker, shell.id(), "flock(1) took the lock, not the shell");
+    (shell, locker)
+}
+
 /// Issue #12, "names that are true", under the unit's empty capability
 /// set: a root shell (all capabilities) takes its block with flock(1) on
 /// its own descriptor, and flock(1) exits. Finding the shell means reading
@@ -276,27 +305,7 @@ fn a_holder_lsusd_may_not_inspect_is_described_not_guessed() {
         "lsusd kept capabilities:\n{status}"
     );
 
-    let mut shell = Command::new("sh")
-        .arg("-c")
-        .arg(r#"exec 9<"$1"; flock --shared 9 || exit 1; echo locked; read _"#)
-        .arg("sh")
-        .arg(env.path("disabled"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(shell.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "locked\n");
-    let md = fs::metadata(env.path("disabled")).unwrap();
-    let lockers = lsus_proto::proclocks::holders(md.dev(), md.ino()).unwrap();
-    assert_eq!(lockers.len(), 1, "{lockers:?}");
-    let locker = lockers[0].pid;
-    assert_ne!(locker, shell.id(), "flock(1) took the lock, not the shell");
+    let (mut shell, locker) = shell_idiom(&env.path("disabled"));
 
     let out = env.request(&[]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -362,27 +371,7 @@ fn a_watcher_lsusd_may_not_inspect_is_described_in_the_nag_and_after_a_restart()
     env.spawn_with("lsusd", &args, without_capabilities);
     env.wait_ready();
 
-    let mut shell = Command::new("sh")
-        .arg("-c")
-        .arg(r#"exec 3<"$1"; flock --shared 3 || exit 1; echo registered; read _"#)
-        .arg("sh")
-        .arg(env.path("watching"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(shell.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "registered\n");
-    let md = fs::metadata(env.path("watching")).unwrap();
-    let lockers = lsus_proto::proclocks::holders(md.dev(), md.ino()).unwrap();
-    assert_eq!(lockers.len(), 1, "{lockers:?}");
-    let locker = lockers[0].pid;
-    assert_ne!(locker, shell.id(), "flock(1) took the lock, not the shell");
+    let (mut shell, locker) = shell_idiom(&env.path("watching"));
     let words = format!(
         "a lock that PID {locker} took before it exited, kept by a process lsusd may not \
          inspect (another user's, or one with more privileges)"

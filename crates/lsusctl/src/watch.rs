@@ -189,6 +189,10 @@ pub fn run(dir: &std::path::Path, json: bool, follow: bool) -> Result<u8, Error>
             return Ok(EXIT_NOT_RUNNING);
         }
         eprintln!("lsusctl: lsusd (PID {lsusd}) stopped; waiting for it to start again (--follow)");
+        // Let go of the old registration now: a new lsusd that keeps the
+        // same `watching` would count its lock as a watcher, and wait in
+        // its first attempt for a watcher that is not listening.
+        drop(watcher);
         let Some(back) = presence::wait_for_lsusd(dir, None, || {}).map_err(|e| Error::Io {
             what: e.to_string(),
             source: std::io::Error::other("wait"),
