@@ -63,7 +63,7 @@ check "the record says blocked with locker=$locker, no pids" \
     sh -c "grep -Eq ' outcome=blocked( |\$)' '$RUN/outcome' && grep -Eq ' locker=$locker( |\$)' '$RUN/outcome' && ! grep -q ' pids=' '$RUN/outcome'"
 check "PID $locker (flock(1)) has exited" not kill -0 "${locker:-0}" 2>/dev/null
 check "lsusd's journal says the same" \
-    wait_for 10 journal_has lsusd info "blocked by a lock that PID $locker took before it exited, $kept"
+    wait_for 30 journal_has lsusd info "blocked by a lock that PID $locker took before it exited, $kept"
 touch "$L/ablock.release"
 check "alice released her lock" wait_log 10 ablock '^released'
 check "the request made while blocked is dropped" wait_for 10 absent "$RUN/request"
