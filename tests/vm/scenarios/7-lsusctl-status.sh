@@ -79,7 +79,7 @@ check "status: still blocked by the shell, and the request is pending" \
 release_blocker
 
 # ---- one real suspend, woken by the RTC ----------------------------------------------
-first_suspend r2 3
+first_suspend r2 10
 
 # ---- history and status afterwards --------------------------------------------------
 ctl h history
