@@ -200,6 +200,22 @@ fn read_byte(sock: &mut UnixStream) -> Result<Option<u8>> {
     }
 }
 
+/// Sends lsused a `W` carrying the descriptor `fd` (doc/protocol.md §3).
+pub fn send_w(sock: &UnixStream, fd: RawFd) -> Result<()> {
+    let fds = [fd];
+    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+    let iov = [io::IoSlice::new(b"W")];
+    nix::sys::socket::sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &cmsg,
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .ctx(|| "cannot send W to lsused".into())?;
+    Ok(())
+}
+
 /// An lsused client: registers one pipe (with a byte in it when
 /// `readable`, so that lsused finds it readable at every attempt) and
 /// answers every `S` with `R` at once, writing one byte to the harness
@@ -216,17 +232,7 @@ pub fn event_client(run: &Path, readable: bool) -> Result<()> {
     if readable {
         nix::unistd::write(&w, b"x").ctx(|| "write".into())?;
     }
-    let fds = [r.as_raw_fd()];
-    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
-    let iov = [io::IoSlice::new(b"W")];
-    nix::sys::socket::sendmsg::<()>(
-        sock.as_raw_fd(),
-        &iov,
-        &cmsg,
-        nix::sys::socket::MsgFlags::empty(),
-        None,
-    )
-    .ctx(|| "cannot send W to lsused".into())?;
+    send_w(&sock, r.as_raw_fd())?;
     if read_byte(&mut sock)? != Some(b'A') {
         return plumbing("lsused did not answer W with A");
     }

@@ -155,17 +155,7 @@ fn churn_lsused(env: &Env) -> Result<()> {
         return plumbing("lsused did not greet with A");
     }
     let (r, _w) = nix::unistd::pipe().ctx(|| "pipe".into())?;
-    let fds = [r.as_raw_fd()];
-    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
-    let iov = [io::IoSlice::new(b"W")];
-    nix::sys::socket::sendmsg::<()>(
-        sock.as_raw_fd(),
-        &iov,
-        &cmsg,
-        nix::sys::socket::MsgFlags::empty(),
-        None,
-    )
-    .ctx(|| "cannot send W to lsused".into())?;
+    crate::clients::send_w(&sock, r.as_raw_fd())?;
     if read_byte(&mut sock)? != b'A' {
         return plumbing("lsused did not answer W with A");
     }
