@@ -338,6 +338,29 @@ fn silent_client_is_named_and_reply_timeout_lets_suspend_go_on() {
     assert!(wait_exit(&env, &mut request, DEADLINE).success());
     env.wait_log("lsused", "reply timeout: no R after 6.0 s", DEADLINE);
     assert_eq!(env.state(), "mem\n");
+    // RUN/lsused.status names it (#17), and so does lsusctl status.
+    let named = format!(
+        "tardy_total=1 tardy={}:{}",
+        std::process::id(),
+        lsus_proto::outcome::token(comm.trim_end())
+    );
+    env.wait_for("lsused.status names the tardy client", DEADLINE, || {
+        std::fs::read_to_string(env.path("lsused.status")).is_ok_and(|s| s.contains(&named))
+    });
+    let status = std::process::Command::new(harness::bin("lsusctl"))
+        .arg("--run-dir")
+        .arg(&env.run)
+        .arg("status")
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains(&format!(
+            "1 client cut by the reply timeout (last: PID {} (",
+            std::process::id()
+        )),
+        "{status}"
+    );
     // It was sent S, so it hears A; its late R is ignored.
     assert_eq!(
         client.wait_timeout(Some(DEADLINE)).unwrap(),

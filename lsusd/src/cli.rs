@@ -56,6 +56,15 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub immediate_grace_ms: u64,
 
+    /// Stop waiting for watchers after this many seconds (0 to 86400; 0
+    /// waits as long as it takes, as the original): the attempt goes on
+    /// as if the tardy ones were ready, and the log and the outcome record
+    /// (`tardy=`) name each. A watcher that is merely slow but ready
+    /// within the limit is never cut short.
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub watcher_timeout: u64,
+
     /// After every attempt, write lsusd's counters to this file in the
     /// Prometheus text format (atomically), for node_exporter's textfile
     /// collector: attempts by outcome, seconds asleep, wake-ups by reason,

@@ -133,6 +133,8 @@ fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
         backoff_max: Duration::from_millis(cli.backoff_max_ms),
         immediate_grace: Duration::from_millis(cli.immediate_grace_ms),
         nag_watchers: Some(Duration::from_secs(5)),
+        watcher_timeout: (cli.watcher_timeout > 0)
+            .then(|| Duration::from_secs(cli.watcher_timeout)),
         metrics_file: cli.metrics_file.clone(),
     };
     let mut suspender = Suspender::start(

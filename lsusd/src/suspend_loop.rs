@@ -61,6 +61,10 @@ pub struct Config {
     /// Name the watchers that are not ready at this interval (needs the
     /// SIGALRM handler of `lsus_daemon::signals`).
     pub nag_watchers: Option<Duration>,
+    /// `--watcher-timeout`: go on without the watchers not ready after
+    /// this long, naming them (`None`: wait as long as it takes). Needs
+    /// the SIGALRM handler too.
+    pub watcher_timeout: Option<Duration>,
     /// Write the Prometheus counters here after each attempt.
     pub metrics_file: Option<std::path::PathBuf>,
 }
@@ -76,6 +80,7 @@ impl Default for Config {
             backoff_max: Duration::from_secs(30),
             immediate_grace: Duration::from_secs(1),
             nag_watchers: None,
+            watcher_timeout: None,
             metrics_file: None,
         }
     }
@@ -270,11 +275,19 @@ impl<P: Power> Suspender<P> {
         let _ = self.drain_events()?;
 
         // 6. Tell the watchers and wait until all are ready.
-        let notified = watchers::imminent(&self.run, self.cfg.nag_watchers, &self.stop.requested)?;
+        let notified = watchers::imminent(
+            &self.run,
+            self.cfg.nag_watchers,
+            self.cfg.watcher_timeout,
+            &self.stop.requested,
+        )?;
         tracing::debug!("watchers ready after {:.1?}", notified.ready_after);
 
         // 7. The checks, in this order; then the state write.
-        let mut details = Details::default();
+        let mut details = Details {
+            tardy: notified.tardy.clone(),
+            ..Details::default()
+        };
         let outcome = self.try_suspend(&trigger, count, &at_count, &mut details)?;
         if !outcome.suspended() {
             details.awake = self.awake();

@@ -13,6 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 use lsus_proto::lock::{self, LockKind};
+use lsus_proto::outcome::Named;
 use lsus_proto::proclocks;
 use lsus_proto::rundir::{Access, RunDir, RunDirError, WATCHING, WATCHING_NEXT};
 
@@ -40,8 +41,11 @@ pub enum NotifyError {
 #[derive(Debug)]
 pub struct Notified {
     file: File,
-    /// When every watcher was ready.
+    /// When every watcher was ready (or lsusd stopped waiting).
     pub ready_after: Duration,
+    /// `Some` when the watcher timeout expired: the watchers lsusd went
+    /// on without (empty when none can be named).
+    pub tardy: Option<Vec<Named>>,
 }
 
 /// Opens `name` for writing, empty (`RunDir::open_regular` truncates only
@@ -61,10 +65,15 @@ fn open_regular(run: &RunDir, name: &str) -> Result<File, RunDirError> {
 /// ready. `stop` is asked whenever the wait is interrupted by a signal;
 /// when it returns true the wait ends early (the caller must still call
 /// [`resumed`]). With `nag`, the watchers still holding `watching` are
-/// named in a log line at that interval.
+/// named in a log line at that interval. With `timeout` (`--watcher-timeout`),
+/// the wait ends when it expires: the watchers still holding `watching`
+/// are named in a warning and in [`Notified::tardy`], and the attempt goes
+/// on as if they were ready (they see the end of the cycle when they
+/// look). Both need the SIGALRM handler of `lsus_daemon::signals`.
 pub fn imminent(
     run: &RunDir,
     nag: Option<Duration>,
+    timeout: Option<Duration>,
     stop: &dyn Fn() -> bool,
 ) -> Result<Notified, NotifyError> {
     let start = Instant::now();
@@ -75,35 +84,91 @@ pub fn imminent(
         source,
     };
     file.write_all(&[0]).map_err(io)?;
+    let mut tardy = None;
     if !lock::try_lock(&file, LockKind::Exclusive).map_err(io)? {
-        wait_for_watchers(&file, nag, stop).map_err(io)?;
+        tardy = wait_for_watchers(&file, nag, timeout, stop).map_err(io)?;
     }
     Ok(Notified {
         file,
         ready_after: start.elapsed(),
+        tardy,
     })
 }
 
+/// Returns the whole seconds (at least 1) from `now` until `then`, for
+/// `alarm(2)`.
+fn alarm_secs(now: Instant, then: Instant) -> u32 {
+    let left = then.saturating_duration_since(now);
+    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+    u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
+}
+
+/// Waits for the exclusive lock on the old `watching`. Returns the tardy
+/// watchers when `timeout` expired first, `None` when all were ready (or
+/// `stop` ended the wait).
 fn wait_for_watchers(
     file: &File,
     nag: Option<Duration>,
+    timeout: Option<Duration>,
     stop: &dyn Fn() -> bool,
-) -> std::io::Result<()> {
+) -> std::io::Result<Option<Vec<Named>>> {
     let since = Instant::now();
+    let deadline = timeout.and_then(|t| since.checked_add(t));
+    let mut next_nag = nag.and_then(|every| since.checked_add(every.max(Duration::from_secs(1))));
     loop {
-        if let Some(every) = nag {
+        let wake = match (next_nag, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(wake) = wake {
             // SIGALRM (handled, no SA_RESTART) interrupts the flock.
-            nix::unistd::alarm::set(every.as_secs().max(1) as u32);
+            nix::unistd::alarm::set(alarm_secs(Instant::now(), wake));
         }
         let result = lock::lock(file, LockKind::Exclusive);
-        if nag.is_some() {
+        if wake.is_some() {
             nix::unistd::alarm::cancel();
         }
         match result {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
                 if stop() {
-                    return Ok(());
+                    return Ok(None);
+                }
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    // The last one may have moved in the meantime.
+                    if lock::try_lock(file, LockKind::Exclusive)? {
+                        return Ok(None);
+                    }
+                    let meta = file.metadata()?;
+                    let tardy = named_holders(&meta);
+                    tracing::warn!(
+                        "watcher timeout: going on after {:.1} s as if ready without {}",
+                        since.elapsed().as_secs_f64(),
+                        if tardy.is_empty() {
+                            let names = holders(&meta);
+                            if names.is_empty() {
+                                proclocks::describe_unnamed(&[])
+                            } else {
+                                names.join(", ")
+                            }
+                        } else {
+                            tardy
+                                .iter()
+                                .map(|n| format!("{} ({})", n.pid, n.command))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    );
+                    return Ok(Some(tardy));
+                }
+                match (next_nag, nag) {
+                    (Some(at), Some(every)) if now >= at => {
+                        next_nag = now.checked_add(every.max(Duration::from_secs(1)));
+                    }
+                    // An early signal (another SIGALRM, a stop that was
+                    // not one): wait on.
+                    _ => continue,
                 }
                 let names = holders(&file.metadata()?);
                 tracing::warn!(
@@ -133,11 +198,9 @@ pub fn comm(pid: u32) -> String {
 /// process lsusd may not inspect, the one line of doc/protocol.md §1.9
 /// that says so. Empty when nobody lsusd can see holds it.
 fn holders(meta: &std::fs::Metadata) -> Vec<String> {
-    let named: Vec<String> = proclocks::holding_pids(meta.dev(), meta.ino())
-        .unwrap_or_default()
+    let named: Vec<String> = named_holders(meta)
         .into_iter()
-        .filter(|&pid| pid != std::process::id())
-        .map(|pid| format!("{pid} ({})", comm(pid)))
+        .map(|n| format!("{} ({})", n.pid, n.command))
         .collect();
     if !named.is_empty() {
         return named;
@@ -148,6 +211,20 @@ fn holders(meta: &std::fs::Metadata) -> Vec<String> {
     } else {
         vec![proclocks::describe_unnamed(&lockers)]
     }
+}
+
+/// The live holders other than lsusd of a lock on the file of `meta`,
+/// with their commands: the ones `holders` names.
+fn named_holders(meta: &std::fs::Metadata) -> Vec<Named> {
+    proclocks::holding_pids(meta.dev(), meta.ino())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|&pid| pid != std::process::id())
+        .map(|pid| Named {
+            pid,
+            command: comm(pid),
+        })
+        .collect()
 }
 
 /// What lsusd found of the watchers' files when it started.
@@ -206,6 +283,7 @@ pub fn take_over(run: &RunDir) -> Result<Found, NotifyError> {
         Notified {
             file,
             ready_after: Duration::ZERO,
+            tardy: None,
         },
     );
     Ok(Found::DeadAttempt { not_ready })

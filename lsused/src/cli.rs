@@ -25,9 +25,11 @@ pub struct Cli {
     pub socket_mode: u32,
 
     /// Stop waiting for a client's `R` after this many seconds and let the
-    /// suspend go on (default: wait as long as it takes, as the original).
-    #[arg(long, value_name = "SECS", value_parser = lsus_proto::args::seconds)]
-    pub reply_timeout: Option<Duration>,
+    /// suspend go on, naming the tardy clients in the log and in
+    /// RUN/lsused.status (`tardy=`); 0 waits as long as it takes, as the
+    /// original.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = lsus_proto::args::seconds_or_zero)]
+    pub reply_timeout: Duration,
 
     /// More log output (repeat for more).
     #[arg(short, long, action = clap::ArgAction::Count)]
@@ -47,7 +49,7 @@ mod tests {
         for bad in [
             &["--socket-mode", "0"][..],
             &["--socket-mode", "0689"],
-            &["--reply-timeout", "0"],
+            &["--reply-timeout", "-1"],
             &["--reply-timeout", "1e20"],
         ] {
             let args = [&["lsused"][..], bad].concat();
@@ -55,14 +57,16 @@ mod tests {
             assert_eq!(err.exit_code(), 2, "{bad:?}");
         }
         let cli = Cli::try_parse_from(["lsused", "--reply-timeout", "0.25"]).unwrap();
-        assert_eq!(cli.reply_timeout, Some(Duration::from_millis(250)));
+        assert_eq!(cli.reply_timeout, Duration::from_millis(250));
+        let cli = Cli::try_parse_from(["lsused", "--reply-timeout", "0"]).unwrap();
+        assert_eq!(cli.reply_timeout, Duration::ZERO);
     }
 
     #[test]
     fn defaults() {
         let cli = Cli::try_parse_from(["lsused", "--run-dir", "/tmp/x"]).unwrap();
         assert_eq!(cli.socket_mode, 0o660);
-        assert_eq!(cli.reply_timeout, None);
+        assert_eq!(cli.reply_timeout, Duration::from_secs(30));
         assert_eq!(cli.run_dir, Some(PathBuf::from("/tmp/x")));
     }
 }

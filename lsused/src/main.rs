@@ -79,9 +79,10 @@ fn try_main(cli: &Cli) -> Result<(), Error> {
         "ready: listening on {}, watching lsusd on {}{}",
         socket_file.path.display(),
         run.path().display(),
-        match cli.reply_timeout {
-            Some(t) => format!(", reply timeout {t:?}"),
-            None => String::new(),
+        if cli.reply_timeout.is_zero() {
+            ", no reply timeout".to_string()
+        } else {
+            format!(", reply timeout {:?}", cli.reply_timeout)
         }
     );
     let status = StatusFile::new(
@@ -92,7 +93,7 @@ fn try_main(cli: &Cli) -> Result<(), Error> {
         signals,
         watcher,
         Acceptor::new(listener),
-        cli.reply_timeout,
+        (!cli.reply_timeout.is_zero()).then_some(cli.reply_timeout),
         status,
     );
     let Stop::Signal(name) = server.run()?;

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use libsus::{WatchEvent, Watcher};
 use lsus_daemon::signals::ShutdownSignals;
 use lsus_daemon::status::StatusFile;
+use lsus_proto::outcome::Named;
 use lsus_proto::registration::{RecvBuffer, ServerMessage};
 use lsus_proto::status::LsusedStatus;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -82,6 +83,10 @@ pub struct Server {
     ready: Vec<(Token, PollFlags)>,
     /// `RUN/lsused.status`, for `lsusctl status`.
     status: StatusFile,
+    /// Clients cut by the reply timeout since start-up.
+    tardy_total: u64,
+    /// The clients cut at the most recent reply timeout.
+    tardy: Vec<Named>,
 }
 
 /// How the loop ended.
@@ -112,6 +117,8 @@ impl Server {
             tokens: Vec::new(),
             ready: Vec::new(),
             status,
+            tardy_total: 0,
+            tardy: Vec::new(),
         }
     }
 
@@ -542,6 +549,8 @@ impl Server {
         let status = LsusedStatus {
             clients: self.clients.len(),
             descriptors: self.clients.values().map(|c| c.fds.len()).sum(),
+            tardy_total: self.tardy_total,
+            tardy: self.tardy.clone(),
         };
         self.status.publish(status.to_string(), Instant::now());
     }
@@ -565,8 +574,18 @@ impl Server {
                 tracing::warn!(
                     "reply timeout: no R after {:.1} s from {}; letting the suspend go on",
                     waited.as_secs_f64(),
-                    self.names(late.into_iter())
+                    self.names(late.iter().copied())
                 );
+                self.tardy_total += late.len() as u64;
+                self.tardy = late
+                    .iter()
+                    .filter_map(|id| self.clients.get(id))
+                    .map(|c| Named {
+                        pid: u32::try_from(c.peer.pid).unwrap_or(0),
+                        command: c.peer.comm.clone(),
+                    })
+                    .collect();
+                self.publish_status();
                 self.release_if_complete();
             }
         }

@@ -280,7 +280,8 @@ fn settle(env: &mut Env) -> Result<()> {
         let moved_on = DAEMONS
             .iter()
             .all(|d| env.pid(d).is_ok_and(|p| !holds_replaced_file(p)));
-        if l.is_some_and(|l| l.clients == 1 && l.descriptors == 1)
+        if l.as_ref()
+            .is_some_and(|l| l.clients == 1 && l.descriptors == 1)
             && w.is_some_and(|w| w.connections == 1)
             && moved_on
             && idle(env)?

@@ -123,18 +123,25 @@ struct Watchers<'a> {
 
 /// lsused: its counts are `null` when it publishes none.
 #[derive(Serialize)]
-struct LsusedJson {
+struct LsusedJson<'a> {
     pid: u32,
     clients: Option<usize>,
     descriptors: Option<usize>,
+    /// Clients cut by the reply timeout since lsused started.
+    tardy_total: Option<u64>,
+    /// The clients cut at the most recent reply timeout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tardy: Option<Vec<NamedJson<'a>>>,
 }
 
-impl LsusedJson {
-    fn new(pid: u32, s: Option<&LsusedStatus>) -> Self {
+impl<'a> LsusedJson<'a> {
+    fn new(pid: u32, s: Option<&'a LsusedStatus>) -> Self {
         LsusedJson {
             pid,
             clients: s.map(|s| s.clients),
             descriptors: s.map(|s| s.descriptors),
+            tardy_total: s.map(|s| s.tardy_total),
+            tardy: s.filter(|s| !s.tardy.is_empty()).map(|s| named(&s.tardy)),
         }
     }
 }
@@ -234,7 +241,7 @@ pub struct Status<'a> {
     request_pending: bool,
     immediate: Holders<'a>,
     watchers: Watchers<'a>,
-    lsused: Option<LsusedJson>,
+    lsused: Option<LsusedJson<'a>>,
     wakealarmd: Option<WakealarmdJson>,
     logind: Option<LogindJson<'a>>,
     last: Vec<RecordJson<'a>>,
@@ -327,6 +334,32 @@ pub struct RecordJson<'a> {
     held: Vec<HeldJson<'a>>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     locker: &'a [u32],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tardy: Option<Vec<NamedJson<'a>>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    forced: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    why: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    overrode: Vec<NamedJson<'a>>,
+}
+
+/// A process of `tardy` or `overrode`: `{pid, command}`.
+#[derive(Serialize)]
+struct NamedJson<'a> {
+    pid: u32,
+    command: &'a str,
+}
+
+fn named(v: &[lsus_proto::outcome::Named]) -> Vec<NamedJson<'_>> {
+    v.iter()
+        .map(|n| NamedJson {
+            pid: n.pid,
+            command: &n.command,
+        })
+        .collect()
 }
 
 impl<'a> RecordJson<'a> {
@@ -353,6 +386,11 @@ impl<'a> RecordJson<'a> {
             kernel_fail,
             held,
             locker,
+            tardy,
+            forced,
+            why,
+            by,
+            overrode,
         } = &r.details;
         RecordJson {
             version: None,
@@ -395,6 +433,11 @@ impl<'a> RecordJson<'a> {
                 })
                 .collect(),
             locker,
+            tardy: tardy.as_deref().map(named),
+            forced: *forced,
+            why: why.as_deref(),
+            by: *by,
+            overrode: named(overrode),
         }
     }
 }
@@ -549,6 +592,8 @@ pub struct Stats<'a> {
     wake_reasons: Vec<Ranked<'a>>,
     blockers: Vec<BlockerJson<'a>>,
     abort_sources: Vec<Ranked<'a>>,
+    tardy_watchers: Vec<Ranked<'a>>,
+    forced: u64,
     kernel: Option<KernelJson<'a>>,
     agreement: Option<AgreementJson>,
 }
@@ -569,6 +614,8 @@ impl<'a> From<&'a Summary> for Stats<'a> {
             wake_reasons: ranked(&s.wakes),
             blockers: s.blockers.iter().map(BlockerJson::from).collect(),
             abort_sources: ranked(&s.aborts),
+            tardy_watchers: ranked(&s.tardy),
+            forced: s.forced,
             kernel: s.kernel.as_ref().map(KernelJson),
             agreement: s.agreement.as_ref().map(AgreementJson::from),
         }

@@ -66,6 +66,11 @@ pub struct Summary {
     pub blockers: Vec<Blocker>,
     /// Sources that aborted attempts, most first.
     pub aborts: Vec<(String, u64)>,
+    /// Watchers lsusd went on without (`tardy=`), by command, most first
+    /// (`unknown` for an attempt whose tardy watchers it could not name).
+    pub tardy: Vec<(String, u64)>,
+    /// Attempts made by a forced request (`forced=1`).
+    pub forced: u64,
     /// `suspend_stats/success` growth against lsusd's suspends.
     pub agreement: Option<Agreement>,
     /// The kernel's counters now (since boot).
@@ -116,6 +121,8 @@ pub fn summarize(
     let mut asleep = 0.0;
     let mut wakes = BTreeMap::new();
     let mut aborts = BTreeMap::new();
+    let mut tardy = BTreeMap::new();
+    let mut forced = 0;
     let mut blockers: BTreeMap<String, Blocker> = BTreeMap::new();
     for r in &inside {
         *attempts.entry(r.outcome.word()).or_default() += 1;
@@ -132,6 +139,16 @@ pub fn summarize(
         if let Some(first) = r.details.source.first() {
             *aborts.entry(first.clone()).or_default() += 1;
         }
+        match &r.details.tardy {
+            Some(t) if t.is_empty() => *tardy.entry("unknown".to_string()).or_default() += 1,
+            Some(t) => {
+                for n in t {
+                    *tardy.entry(n.command.clone()).or_default() += 1;
+                }
+            }
+            None => {}
+        }
+        forced += u64::from(r.details.forced);
         for h in &r.details.held {
             let b = blockers
                 .entry(h.command.clone())
@@ -162,6 +179,8 @@ pub fn summarize(
         wakes: ranked(wakes),
         blockers,
         aborts: ranked(aborts),
+        tardy: ranked(tardy),
+        forced,
         agreement: agreement(&inside),
         kernel,
     }
@@ -286,6 +305,14 @@ impl Summary {
             }
         );
         let _ = writeln!(out, "abort sources: {}", list(&self.aborts));
+        let _ = writeln!(
+            out,
+            "tardy watchers (gone on without): {}",
+            list(&self.tardy)
+        );
+        if self.forced > 0 {
+            let _ = writeln!(out, "forced attempts: {}", self.forced);
+        }
         match &self.kernel {
             Some(k) => {
                 let counters: Vec<String> =

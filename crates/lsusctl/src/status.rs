@@ -294,7 +294,7 @@ pub fn text(r: &Report) -> String {
             let _ = write!(out, "lsused: running, PID {pid}");
             match status {
                 Some(s) => {
-                    let _ = writeln!(
+                    let _ = write!(
                         out,
                         ": {}, {}",
                         plural(s.clients, "client", "clients"),
@@ -304,6 +304,20 @@ pub fn text(r: &Report) -> String {
                             "registered descriptors"
                         )
                     );
+                    if s.tardy_total > 0 {
+                        let last: Vec<String> = s.tardy.iter().map(|n| n.to_string()).collect();
+                        let _ = write!(
+                            out,
+                            "; {} cut by the reply timeout (last: {})",
+                            plural(s.tardy_total as usize, "client", "clients"),
+                            if last.is_empty() {
+                                "?".to_string()
+                            } else {
+                                last.join(", ")
+                            }
+                        );
+                    }
+                    out.push('\n');
                 }
                 None => out.push_str(" (no status published)\n"),
             }

@@ -41,6 +41,23 @@ pub fn seconds(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Parses a number of seconds like [`seconds`], but also `0`, which the
+/// options that take it read as "no limit" (`Duration::ZERO`).
+///
+/// ```
+/// use std::time::Duration;
+/// use lsus_proto::args::seconds_or_zero;
+/// assert_eq!(seconds_or_zero("0"), Ok(Duration::ZERO));
+/// assert_eq!(seconds_or_zero("30"), Ok(Duration::from_secs(30)));
+/// assert!(seconds_or_zero("-1").is_err());
+/// ```
+pub fn seconds_or_zero(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(0.0) => Ok(Duration::ZERO),
+        _ => seconds(text).map_err(|e| format!("{e}, or 0")),
+    }
+}
+
 /// Parses a span of time: a number with a unit `s`, `m`, `h` or `d`
 /// (`90s`, `30m`, `24h`, `7d`, `1.5h`), or plain seconds; more than 0 and
 /// at most [`MAX_SECONDS`].

@@ -157,6 +157,51 @@ pub struct Held {
     pub command: String,
 }
 
+/// A process named in a record as `PID:command` (`tardy=`, `overrode=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    /// Its PID.
+    pub pid: u32,
+    /// Its command (`/proc/PID/comm`), as a [`token`]; `?` when unknown.
+    pub command: String,
+}
+
+impl fmt::Display for Named {
+    /// `PID 812 (slowd)`, for log lines and summaries.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PID {} ({})", self.pid, self.command)
+    }
+}
+
+/// Writes `PID:command,…`.
+fn named_list(v: &[Named]) -> String {
+    v.iter()
+        .map(|n| format!("{}:{}", n.pid, token(&n.command)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reads `PID:command,…` (a bare `PID` has command `?`); parts that are
+/// not understood are dropped.
+///
+/// ```
+/// let n = lsus_proto::outcome::parse_named("812:slowd,9");
+/// assert_eq!((n[0].pid, n[0].command.as_str()), (812, "slowd"));
+/// assert_eq!(n[1].command, "?");
+/// ```
+pub fn parse_named(value: &str) -> Vec<Named> {
+    value
+        .split(',')
+        .filter_map(|part| {
+            let (pid, command) = part.split_once(':').unwrap_or((part, "?"));
+            Some(Named {
+                pid: pid.parse().ok()?,
+                command: token(command),
+            })
+        })
+        .collect()
+}
+
 /// What lsusd learnt about an attempt besides its outcome (doc/protocol.md
 /// §6). Every field is optional: a kernel file that is missing leaves its
 /// key out.
@@ -195,6 +240,22 @@ pub struct Details {
     /// lock and have exited since, when the process that keeps it is one
     /// lsusd may not inspect (`lsus_proto::proclocks::hidden_keepers`).
     pub locker: Vec<u32>,
+    /// `tardy=`: the watchers lsusd stopped waiting for when
+    /// `--watcher-timeout` expired (it went on as if they were ready), as
+    /// `PID:command`; an empty list (nobody lsusd can name) is written
+    /// `tardy=unknown`.
+    pub tardy: Option<Vec<Named>>,
+    /// `forced=1`: a forced request (doc/protocol.md §8): `disabled` was
+    /// not obeyed.
+    pub forced: bool,
+    /// `why=`: the reason given with a forced request, as a [`token`].
+    pub why: Option<String>,
+    /// `by=`: the user ID that made the forced request (the owner of its
+    /// file).
+    pub by: Option<u32>,
+    /// `overrode=`: the holders of `disabled` a forced request went over,
+    /// as `PID:command`.
+    pub overrode: Vec<Named>,
 }
 
 /// Returns `s` fit for a record value: whitespace, control characters
@@ -267,6 +328,23 @@ impl Details {
             let pids: Vec<String> = self.locker.iter().map(u32::to_string).collect();
             write!(f, " locker={}", pids.join(","))?;
         }
+        match &self.tardy {
+            Some(t) if t.is_empty() => f.write_str(" tardy=unknown")?,
+            Some(t) => write!(f, " tardy={}", named_list(t))?,
+            None => {}
+        }
+        if self.forced {
+            f.write_str(" forced=1")?;
+        }
+        if let Some(w) = &self.why {
+            write!(f, " why={}", token(w))?;
+        }
+        if let Some(uid) = self.by {
+            write!(f, " by={uid}")?;
+        }
+        if !self.overrode.is_empty() {
+            write!(f, " overrode={}", named_list(&self.overrode))?;
+        }
         Ok(())
     }
 
@@ -293,6 +371,12 @@ impl Details {
                     .collect::<Result<_, _>>()
                     .unwrap_or_default()
             }
+            "tardy" if value == "unknown" => self.tardy = Some(Vec::new()),
+            "tardy" => self.tardy = Some(parse_named(value)),
+            "forced" => self.forced = value == "1",
+            "why" => self.why = Some(value.to_string()),
+            "by" => self.by = value.parse().ok(),
+            "overrode" => self.overrode = parse_named(value),
             "held" => {
                 self.held = value
                     .split(',')
@@ -348,6 +432,33 @@ impl fmt::Display for Details {
                 "PID {} ({}) held it off for {:.1} s",
                 h.pid, h.command, h.seconds
             ));
+        }
+        if self.forced {
+            let mut forced = "forced".to_string();
+            if let Some(uid) = self.by {
+                forced.push_str(&format!(" by UID {uid}"));
+            }
+            if let Some(w) = &self.why {
+                forced.push_str(&format!(" ({w})"));
+            }
+            parts.push(forced);
+        }
+        if !self.overrode.is_empty() {
+            let names: Vec<String> = self.overrode.iter().map(Named::to_string).collect();
+            parts.push(format!("over the block of {}", names.join(", ")));
+        }
+        match &self.tardy {
+            Some(t) if t.is_empty() => {
+                parts.push("went on without tardy watchers lsusd cannot name".to_string())
+            }
+            Some(t) => {
+                let names: Vec<String> = t.iter().map(Named::to_string).collect();
+                parts.push(format!(
+                    "went on without tardy watchers {}",
+                    names.join(", ")
+                ));
+            }
+            None => {}
         }
         if let Some(a) = self.awake {
             parts.push(format!("awake {a:.1} s since the last resume"));
@@ -562,6 +673,36 @@ mod tests {
             Outcome::Blocked { pids: vec![] },
             Details {
                 locker: vec![812, 901],
+                ..Details::default()
+            },
+        );
+        round_trip_with(
+            Outcome::DryRun { missing: vec![] },
+            Details {
+                tardy: Some(vec![Named {
+                    pid: 812,
+                    command: "slowd".into(),
+                }]),
+                forced: true,
+                why: Some("lid_closed".into()),
+                by: Some(1000),
+                overrode: vec![
+                    Named {
+                        pid: 7,
+                        command: "flock".into(),
+                    },
+                    Named {
+                        pid: 9,
+                        command: "sh".into(),
+                    },
+                ],
+                ..Details::default()
+            },
+        );
+        round_trip_with(
+            Outcome::Aborted,
+            Details {
+                tardy: Some(vec![]),
                 ..Details::default()
             },
         );

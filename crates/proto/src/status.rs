@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! RUN/lsused.status       clients=3 descriptors=5
+//! RUN/lsused.status       clients=3 descriptors=5 tardy_total=2 tardy=812:modemd
 //! RUN/wakealarmd.status   connections=4 pending=3 blocking=1 next=1764067300
 //! ```
 //!
@@ -17,6 +18,8 @@
 
 use std::fmt;
 use std::str::FromStr;
+
+use crate::outcome::{token, Named};
 
 /// lsused's status file.
 pub const LSUSED_STATUS: &str = "lsused.status";
@@ -43,22 +46,40 @@ fn number<T: FromStr>(key: &str, value: &str) -> Result<T, ParseError> {
 }
 
 /// What lsused publishes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LsusedStatus {
     /// Connected clients.
     pub clients: usize,
     /// Descriptors registered by all clients together.
     pub descriptors: usize,
+    /// `tardy_total=`: clients lsused stopped waiting for since it
+    /// started (`--reply-timeout`); written only when not 0.
+    pub tardy_total: u64,
+    /// `tardy=`: the clients cut at the most recent reply timeout, as
+    /// `PID:command`; written only when not empty.
+    pub tardy: Vec<Named>,
 }
 
 impl fmt::Display for LsusedStatus {
     /// Formats the status as its one line, newline included.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
+        write!(
             f,
             "clients={} descriptors={}",
             self.clients, self.descriptors
-        )
+        )?;
+        if self.tardy_total > 0 {
+            write!(f, " tardy_total={}", self.tardy_total)?;
+        }
+        if !self.tardy.is_empty() {
+            let list: Vec<String> = self
+                .tardy
+                .iter()
+                .map(|n| format!("{}:{}", n.pid, token(&n.command)))
+                .collect();
+            write!(f, " tardy={}", list.join(","))?;
+        }
+        writeln!(f)
     }
 }
 
@@ -76,6 +97,8 @@ impl FromStr for LsusedStatus {
                     seen = true;
                 }
                 "descriptors" => status.descriptors = number(key, value)?,
+                "tardy_total" => status.tardy_total = number(key, value)?,
+                "tardy" => status.tardy = crate::outcome::parse_named(value),
                 _ => {}
             }
         }
@@ -153,14 +176,30 @@ mod tests {
         let s = LsusedStatus {
             clients: 3,
             descriptors: 5,
+            ..LsusedStatus::default()
         };
         assert_eq!(s.to_string(), "clients=3 descriptors=5\n");
         assert_eq!(s.to_string().parse::<LsusedStatus>(), Ok(s));
+        let t = LsusedStatus {
+            clients: 3,
+            descriptors: 5,
+            tardy_total: 4,
+            tardy: vec![Named {
+                pid: 812,
+                command: "modem_d".into(),
+            }],
+        };
+        assert_eq!(
+            t.to_string(),
+            "clients=3 descriptors=5 tardy_total=4 tardy=812:modem_d\n"
+        );
+        assert_eq!(t.to_string().parse::<LsusedStatus>(), Ok(t));
         assert_eq!(
             "clients=1 descriptors=2 later=x\n".parse::<LsusedStatus>(),
             Ok(LsusedStatus {
                 clients: 1,
-                descriptors: 2
+                descriptors: 2,
+                ..LsusedStatus::default()
             })
         );
         assert!("".parse::<LsusedStatus>().is_err());

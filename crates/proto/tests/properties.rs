@@ -125,10 +125,10 @@ proptest! {
     #[test]
     fn status_lines_parse_or_fail_and_read_back(text in prop_oneof![
         "\\PC{0,60}",
-        "(clients|descriptors|connections|pending|blocking|next)=[0-9a-z-]{0,21}( (clients|descriptors|connections|pending|blocking|next)=[0-9a-z-]{0,21}){0,5}\n?",
+        "(clients|descriptors|connections|pending|blocking|next|tardy_total|tardy)=[0-9a-z:,-]{0,21}( (clients|descriptors|connections|pending|blocking|next|tardy_total|tardy)=[0-9a-z:,-]{0,21}){0,5}\n?",
     ]) {
         if let Ok(s) = text.parse::<LsusedStatus>() {
-            prop_assert_eq!(s.to_string().parse::<LsusedStatus>().ok(), Some(s));
+            prop_assert_eq!(s.to_string().parse::<LsusedStatus>().ok(), Some(s.clone()));
         }
         if let Ok(s) = text.parse::<WakealarmdStatus>() {
             prop_assert_eq!(s.to_string().parse::<WakealarmdStatus>().ok(), Some(s));
@@ -145,7 +145,7 @@ proptest! {
         blocking in any::<usize>(),
         next in proptest::option::of(any::<u64>()),
     ) {
-        let l = LsusedStatus { clients, descriptors };
+        let l = LsusedStatus { clients, descriptors, ..LsusedStatus::default() };
         prop_assert_eq!(l.to_string().parse::<LsusedStatus>().ok(), Some(l));
         let w = WakealarmdStatus { connections, pending, blocking, next };
         prop_assert_eq!(w.to_string().parse::<WakealarmdStatus>().ok(), Some(w));
