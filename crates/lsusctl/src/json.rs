@@ -21,7 +21,7 @@ use crate::fmt::epoch;
 use crate::history::describe;
 use crate::procinfo::Holder;
 use crate::stats::{Agreement, Blocker, Summary};
-use crate::status::{Helper, Report};
+use crate::status::{Helper, IdleReport, Report};
 
 /// The version of the JSON documents: it grows when a key changes meaning
 /// or goes away (new keys may appear without it).
@@ -224,6 +224,33 @@ impl<'a> LogindJson<'a> {
     }
 }
 
+/// lsus-idle: its numbers are `null` when it publishes none.
+#[derive(Serialize)]
+struct IdleJson {
+    pid: u32,
+    #[serde(serialize_with = "opt_millis")]
+    timeout: Option<f64>,
+    devices: Option<usize>,
+    #[serde(serialize_with = "opt_millis")]
+    idle_seconds: Option<f64>,
+    idle: Option<bool>,
+    holding: Option<bool>,
+}
+
+impl IdleJson {
+    fn new(r: &IdleReport) -> Self {
+        let s = r.status.as_ref();
+        IdleJson {
+            pid: r.pid,
+            timeout: s.map(|s| s.timeout.as_secs_f64()),
+            devices: s.map(|s| s.devices),
+            idle_seconds: s.map(|_| r.idle_for.as_secs_f64()),
+            idle: s.map(|s| s.idle),
+            holding: s.map(|s| s.holding),
+        }
+    }
+}
+
 /// `lsusctl status --json` (lsusd running).
 #[derive(Serialize)]
 pub struct Status<'a> {
@@ -244,6 +271,7 @@ pub struct Status<'a> {
     lsused: Option<LsusedJson<'a>>,
     wakealarmd: Option<WakealarmdJson>,
     logind: Option<LogindJson<'a>>,
+    idle: Option<IdleJson>,
     last: Vec<RecordJson<'a>>,
 }
 
@@ -275,6 +303,7 @@ impl<'a> From<&'a Report> for Status<'a> {
                 .logind
                 .as_ref()
                 .map(|(pid, s)| LogindJson::new(*pid, s.as_ref())),
+            idle: r.idle.as_ref().map(IdleJson::new),
             last: r.last.iter().map(RecordJson::nested).collect(),
         }
     }

@@ -5,6 +5,7 @@ use std::io::Read;
 
 use std::collections::HashMap;
 
+use lsus_proto::idle::{IdleStatus, LSUS_IDLE_STATUS};
 use lsus_proto::logind::{self, LogindStatus};
 use lsus_proto::outcome::Record;
 use lsus_proto::rundir::{Access, RunDir, DISABLED, IMMEDIATE, REQUEST, WATCHING, WATCHING_NEXT};
@@ -64,6 +65,37 @@ pub struct Report {
     /// Blockers that stand for others (lsus-logind for logind's
     /// inhibitors): PID → the names of what it stands for.
     pub stands_for: HashMap<u32, Vec<String>>,
+    /// lsus-idle, when it runs.
+    pub idle: Option<IdleReport>,
+}
+
+/// lsus-idle as `status` shows it.
+#[derive(Debug)]
+pub struct IdleReport {
+    /// Its PID.
+    pub pid: u32,
+    /// What it publishes, if readable.
+    pub status: Option<IdleStatus>,
+    /// How long the machine has been idle (from the status and
+    /// `CLOCK_MONOTONIC` now).
+    pub idle_for: std::time::Duration,
+}
+
+/// lsus-idle, when it runs (the holder of `RUN/lsus-idle.pid`).
+fn idle_report(run: &RunDir) -> Result<Option<IdleReport>, Error> {
+    let Some(pid) = procinfo::daemon_pid(run, "lsus-idle")? else {
+        return Ok(None);
+    };
+    let status: Option<IdleStatus> = read_text(run, LSUS_IDLE_STATUS)?.and_then(|t| t.parse().ok());
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(std::time::Duration::from)
+        .unwrap_or_default();
+    let idle_for = status.map(|s| s.idle_for(now)).unwrap_or_default();
+    Ok(Some(IdleReport {
+        pid,
+        status,
+        idle_for,
+    }))
 }
 
 /// Reads `name` from `run`; `None` if it does not exist.
@@ -175,6 +207,7 @@ pub fn gather(dir: &std::path::Path, last: usize) -> Result<Report, Error> {
         last: history::read(&run, Some(last))?,
         logind: logind::published(&run),
         stands_for,
+        idle: idle_report(&run)?,
     })
 }
 
@@ -366,6 +399,9 @@ pub fn text(r: &Report) -> String {
     if let Some((pid, status)) = &r.logind {
         logind_text(&mut out, *pid, status.as_ref());
     }
+    if let Some(idle) = &r.idle {
+        idle_text(&mut out, idle);
+    }
     if r.last.is_empty() {
         out.push_str("last outcomes: none yet\n");
     } else {
@@ -375,6 +411,28 @@ pub fn text(r: &Report) -> String {
         }
     }
     out
+}
+
+/// The "idle" section: "idle for 42 s of 300 s (3 input devices)".
+fn idle_text(out: &mut String, r: &IdleReport) {
+    let _ = write!(out, "idle: lsus-idle running, PID {}", r.pid);
+    let Some(s) = &r.status else {
+        out.push_str(" (no status published)\n");
+        return;
+    };
+    let _ = write!(
+        out,
+        ": idle for {} s of {} s ({})",
+        r.idle_for.as_secs(),
+        s.timeout.as_secs_f64(),
+        plural(s.devices, "input device", "input devices")
+    );
+    if s.holding {
+        out.push_str(", holding immediate mode until the next input");
+    } else if s.idle {
+        out.push_str(", idle (not holding immediate mode: --dry-run, or lsusd unreachable)");
+    }
+    out.push('\n');
 }
 
 /// The "logind" section: lsus-logind and the inhibitors logind lists,
@@ -467,7 +525,49 @@ mod tests {
             last: Vec::new(),
             logind: None,
             stands_for: HashMap::new(),
+            idle: None,
         }
+    }
+
+    #[test]
+    fn text_shows_the_idle_section() {
+        let mut r = report();
+        r.idle = Some(IdleReport {
+            pid: 77,
+            status: Some(IdleStatus {
+                timeout: std::time::Duration::from_secs(300),
+                devices: 3,
+                idle: false,
+                holding: false,
+                idle_since: 1000,
+            }),
+            idle_for: std::time::Duration::from_millis(42_900),
+        });
+        let t = text(&r);
+        assert!(
+            t.contains(
+                "idle: lsus-idle running, PID 77: idle for 42 s of 300 s (3 input devices)\n"
+            ),
+            "{t}"
+        );
+        if let Some(IdleReport {
+            status: Some(s), ..
+        }) = &mut r.idle
+        {
+            s.idle = true;
+            s.holding = true;
+            s.devices = 1;
+        }
+        let t = text(&r);
+        assert!(
+            t.contains("(1 input device), holding immediate mode until the next input\n"),
+            "{t}"
+        );
+        let j = json(&r).unwrap();
+        assert!(
+            j.contains("\"idle\":{\"pid\":77,\"timeout\":300.000,\"devices\":1,\"idle_seconds\":42.900,\"idle\":true,\"holding\":true}"),
+            "{j}"
+        );
     }
 
     #[test]

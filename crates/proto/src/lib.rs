@@ -16,7 +16,7 @@
 //! RUN/log/history     (port) the last outcomes, one line each, oldest first
 //! RUN/.staging/       (port) where replaced files are written before the rename
 //! RUN/*.status        (port) counts published by lsused and wakealarmd,
-//!                     logind's inhibitors by lsus-logind
+//!                     logind's inhibitors by lsus-logind, idle time by lsus-idle
 //! RUN/registration    lsused socket: bytes A W S R
 //! RUN/wakealarm       wakealarmd socket: decimal lines, "Now"
 //! ```
@@ -25,6 +25,7 @@
 
 pub mod args;
 pub mod dirwatch;
+pub mod idle;
 pub mod lock;
 pub mod logind;
 pub mod outcome;

@@ -1,0 +1,80 @@
+//! lsus-idle: idle autosuspend for lsusd (doc/protocol.md §11).
+//!
+//! Counts the machine idle after `--idle SECS` without input on the input
+//! devices it watches, then holds immediate mode (§1.2) until the next
+//! input; input while an attempt it caused is imminent aborts that
+//! attempt (a read of `disabled`, §1.1).
+
+mod daemon;
+mod devices;
+mod idle;
+mod input;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use lsus_daemon::instance::InstanceLock;
+use lsus_proto::idle::LSUS_IDLE_STATUS;
+use lsus_proto::rundir;
+
+use crate::daemon::Daemon;
+use crate::devices::Devices;
+use lsus_idle_cli::Cli;
+
+/// The daemon's name: its PID file is `RUN/lsus-idle.pid`.
+const NAME: &str = "lsus-idle";
+
+type Fatal = Box<dyn std::error::Error>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    lsus_daemon::logging::init(cli.verbose, cli.quiet);
+    match try_main(&cli) {
+        Ok(()) => ExitCode::from(lsus_daemon::EXIT_OK as u8),
+        Err(e) => {
+            lsus_daemon::logging::fatal(NAME, &*e);
+            ExitCode::from(lsus_daemon::EXIT_FAILURE as u8)
+        }
+    }
+}
+
+fn try_main(cli: &Cli) -> Result<(), Fatal> {
+    let signals = lsus_daemon::signals::ShutdownSignals::install()
+        .map_err(|e| format!("cannot set up signal handling: {e}"))?;
+    let dir = rundir::resolve(cli.run_dir.as_deref());
+    // Started before lsusd (or while it restarts): wait for it, said once.
+    let Some(run) = lsus_daemon::wait::for_lsusd(&dir, std::os::fd::AsFd::as_fd(&signals))? else {
+        tracing::info!("stopped while waiting for lsusd");
+        return Ok(());
+    };
+    let _instance = InstanceLock::acquire(&run, NAME)?.remove_on_drop(&run, NAME)?;
+    let devices = Devices::new(&cli.input_dir, cli.fake_input)?;
+    let status =
+        lsus_daemon::status::StatusFile::new(rundir::RunDir::open(&dir)?, LSUS_IDLE_STATUS);
+    let mut daemon = Daemon {
+        dir: dir.clone(),
+        run,
+        signals,
+        idle: idle::Idle::new(cli.idle, Instant::now()),
+        status,
+        dry_run: cli.dry_run,
+        guard: None,
+        ending: None,
+        devices,
+    };
+    tracing::info!(
+        "ready: idle after {} s without input on {} device{} in {}{}",
+        cli.idle.as_secs_f64(),
+        daemon.devices.count(),
+        if daemon.devices.count() == 1 { "" } else { "s" },
+        cli.input_dir.display(),
+        if cli.dry_run { " (--dry-run)" } else { "" }
+    );
+    lsus_daemon::notify::announce_ready();
+    let result = daemon.run();
+    lsus_daemon::notify::stopping();
+    let signal = result?;
+    tracing::info!("{signal}: exiting");
+    Ok(())
+}
