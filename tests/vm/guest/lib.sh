@@ -307,10 +307,11 @@ latency_request_to_state() {
     return 0
 }
 # latency_resume_to_notified PATTERN [AFTER]: from the first "PM: suspend
-# exit" (after AFTER) to the next kernel-log record matching PATTERN, e.g.
+# exit" after AFTER (default: the start of this scenario, KT0; a systemd
+# boot runs several) to the next kernel-log record matching PATTERN, e.g.
 # 'lsus-out watch: .*resumed' (a line of watch_test's output)
 latency_resume_to_notified() {
-    _a=$(kts "PM: suspend exit" "${2:-0}")
+    _a=$(kts "PM: suspend exit" "${2:-${KT0:-0}}")
     [ -n "$_a" ] || return 0
     _b=$(kts "$1" "$_a")
     [ -n "$_b" ] && RESUME_MS=$(ms_between "$_a" "$_b")

@@ -8,6 +8,7 @@
 # systemd/install.sh installed (enabled with systemctl enable): scenarios
 # never start lsusd, lsused or wakealarmd themselves.
 . /scenarios/lib.sh
+. /scenarios/journal-mark.sh
 
 UNITS="lsusd lsused wakealarmd"
 
@@ -34,13 +35,14 @@ wait_units() {
     done
 }
 
-# The journal of this scenario: from the cursor run-scenario took as it
-# began (the first scenario of a boot gets none: the whole boot)
+# The journal of this scenario: from the mark run-scenario wrote as it
+# began (journal_mark; the first scenario of a boot gets none: the whole
+# boot)
 JCUR=${LSUS_JOURNAL_CURSOR:-}
 # jctl ARGS...: journalctl -b -q --no-pager of this scenario's entries
 jctl() {
     if [ -n "$JCUR" ]; then
-        journalctl -b -q --no-pager --after-cursor="$JCUR" "$@"
+        journalctl -b -q --no-pager --cursor="$JCUR" "$@"
     else
         journalctl -b -q --no-pager "$@"
     fi
@@ -183,9 +185,9 @@ sleep_monitor() {
 # (Not the unit's properties: once it ends successfully, the inactive unit
 # is unloaded by systemd's garbage collection, and `systemctl show` then
 # gives the defaults: ExecMainExitTimestampMonotonic=0, as before it ran.)
-suspend_unit_mark() { SU_CUR=$(journalctl -q -n 1 -o cat --show-cursor | sed -n 's/^-- cursor: //p'); }
+suspend_unit_mark() { SU_CUR=$(journal_mark "suspend unit mark"); }
 # su_journal: the messages about systemd-suspend.service since the mark
-su_journal() { journalctl -q --no-pager -o cat --after-cursor="$SU_CUR" -u systemd-suspend.service; }
+su_journal() { journalctl -q --no-pager -o cat --cursor="$SU_CUR" -u systemd-suspend.service; }
 # suspend_unit_done: systemd-suspend.service has run and stopped since
 # suspend_unit_mark (a oneshot: systemd logs "Deactivated successfully"
 # after success, "Failed with result" after a refused attempt)
