@@ -1,7 +1,7 @@
 #!/bin/sh
-# Installs (or removes) lsusd, lsused, wakealarmd, request-suspend and
-# lsusctl with their systemd units, tmpfiles.d and sysusers.d entries, man
-# pages and shell completions. See systemd/README.md.
+# Installs (or removes) lsusd, lsused, wakealarmd, lsus-idle,
+# request-suspend and lsusctl with their systemd units, tmpfiles.d and
+# sysusers.d entries, man pages and shell completions. See systemd/README.md.
 #
 #   systemd/install.sh [--prefix P] [--destdir D] [--with-logind] [--uninstall]
 #
@@ -18,13 +18,15 @@
 #                 through lsusd (P/lib/systemd/system/
 #                 systemd-suspend.service.d/lsusd.conf).
 #   --uninstall   remove what an install put there, lsus-logind and the
-#                 drop-in included (the group `suspend` and the user
-#                 `lsused` stay: files may still belong to them).
+#                 drop-in included (the group `suspend` and the users
+#                 `lsused` and `lsus-idle` stay: files may still belong
+#                 to them).
 #
 # The binaries come from target/release (built with `cargo build --release`
 # when they are missing and cargo is there). On a live system (no --destdir,
 # systemd running) it also creates the group and the run directory and
-# reloads systemd; enabling the services is left to you.
+# reloads systemd; enabling the services is left to you. lsus-idle (idle
+# autosuspend) is installed with its unit but never enabled by this script.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,9 +54,9 @@ while [ $# -gt 0 ]; do
 done
 case $prefix in /*) ;; *) echo "install.sh: --prefix must be absolute" >&2; exit 2 ;; esac
 
-daemons="lsusd lsused wakealarmd"
+daemons="lsusd lsused wakealarmd lsus-idle"
 tools="request-suspend lsusctl"
-units="lsusd.service lsused.service wakealarmd.service"
+units="lsusd.service lsused.service wakealarmd.service lsus-idle.service"
 # Removing takes everything away, whatever the install had.
 if [ "$with_logind" = yes ] || [ "$uninstall" = yes ]; then
     daemons="$daemons lsus-logind"
@@ -154,6 +156,7 @@ if [ "$live" = yes ]; then
     fi
     echo
     echo "next: systemctl enable --now lsusd lsused wakealarmd"
+    echo "      systemctl enable --now lsus-idle   # optional: suspend after 5 min without input"
     [ "$with_logind" = yes ] && echo "      systemctl start lsus-logind"
     echo "      usermod -aG suspend USER   # for each user who may block, watch or request suspend"
 fi

@@ -106,7 +106,11 @@ impl Daemon {
                     Ready::Hotplug => self.devices.hotplug()?,
                     Ready::Ending => self.check_ending(),
                     Ready::Device(name) => {
-                        if self.devices.read(&name) > 0 {
+                        let n = self.devices.read(&name);
+                        if n > 0 {
+                            // Off by default (info); the real-kernel
+                            // scenario's marker of a key (-v).
+                            tracing::debug!("input: {n} events on {}", name.to_string_lossy());
                             let run = &self.run;
                             let actions = self.idle.input(now, || imminent(run));
                             self.act(&actions, now);

@@ -50,6 +50,11 @@ fn binaries() -> Vec<Binary> {
             extra: pages::LSUS_LOGIND_8,
         },
         Binary {
+            cmd: lsus_idle_cli::Cli::command(),
+            section: "8",
+            extra: pages::LSUS_IDLE_8,
+        },
+        Binary {
             cmd: request_suspend_cli::Cli::command(),
             section: "1",
             extra: pages::REQUEST_SUSPEND_1,

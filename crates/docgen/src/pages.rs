@@ -155,6 +155,47 @@ systemd-logind(8)
 "
 );
 
+/// lsus-idle(8).
+pub const LSUS_IDLE_8: &str = concat!(
+    "# IDLE
+The machine is idle after `--idle` seconds without a key, a motion or a
+switch on any input device watched (`INPUT_DIR/event*`, through evdev,
+opened read-only and never grabbed, so the display server and the console
+see all input as before; accelerometers are left out). The count runs on
+the clock that stops while the machine sleeps. Input only notes its time:
+the one deadline moves when it passes, so input faster than the idle time
+sets no timer. New devices are followed by inotify on INPUT_DIR (also when
+udev gives a node its permissions later); a device that goes or fails a
+read is dropped, with one log line.
+
+When idle, lsus-idle holds immediate mode (`RUN/immediate`, as libsus
+does): lsusd suspends whenever nothing blocks, again after each resume,
+until the next input lets go. Input while an attempt is imminent
+(`RUN/watching` not empty) and lsus-idle holds immediate mode aborts that
+attempt by a read of `RUN/disabled`; immediate mode is let go when the
+attempt is over, so lsusd records it as `aborted`.
+
+# FILES
+* INPUT_DIR/event*
+  The input devices (`/dev/input` unless `--input-dir`).
+* RUN/immediate
+  Created and locked (shared) while idle.
+* RUN/lsus-idle.status
+  One line, `timeout=S devices=N idle=yes|no holding=yes|no
+  idle_since=SECONDS` (the last input on CLOCK_MONOTONIC), rewritten when
+  it changes (at most once a second while input arrives) and removed at
+  exit (`lsusctl status`: idle for how long, of how long).
+* RUN/lsus-idle.pid
+  The PID, locked exclusively while lsus-idle runs.
+
+",
+    daemon_common!(),
+    "
+# SEE ALSO
+lsusd(7), lsusd(8), lsusctl(1)
+"
+);
+
 /// request-suspend(1).
 pub const REQUEST_SUSPEND_1: &str = "# EXIT STATUS
 * 0
