@@ -8,6 +8,8 @@ mod harness;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use harness::{Env, DEADLINE};
@@ -27,6 +29,31 @@ fn key_record() -> Vec<u8> {
 /// A SYN_REPORT record: not activity.
 fn syn_record() -> Vec<u8> {
     vec![0u8; std::mem::size_of::<libc::input_event>()]
+}
+
+/// Types a key every 100 ms on a thread until stopped.
+struct Typist {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Typist {
+    fn start(mut to: fs::File) -> Typist {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                to.write_all(&key_record()).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Typist { stop, thread }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap();
+    }
 }
 
 fn mkfifo(p: &Path) {
@@ -122,8 +149,10 @@ fn suspends_after_the_idle_time_without_input_and_not_before() {
         status(&env).is_some_and(|s| s.idle && s.holding)
     });
 
-    // The next input lets go of immediate mode: the suspends stop.
-    key.write_all(&key_record()).unwrap();
+    // The next input lets go of immediate mode, and input that goes on
+    // (a key every 100 ms, 20 times faster than the idle time) keeps the
+    // machine from being idle again: the suspends stop.
+    let typist = Typist::start(key.try_clone().unwrap());
     env.wait_log("lsus-idle", "let go of immediate mode", DEADLINE);
     env.wait_for("immediate removed", DEADLINE, || {
         !env.path("immediate").exists()
@@ -131,14 +160,17 @@ fn suspends_after_the_idle_time_without_input_and_not_before() {
     env.wait_for("status: not idle", DEADLINE, || {
         status(&env).is_some_and(|s| !s.idle && !s.holding)
     });
-    // lsusd may be inside the attempt that started before the input.
+    // lsusd may be inside an attempt that started before the input.
     env.wait_for("watching empty (no attempt in progress)", DEADLINE, || {
         fs::metadata(env.path("watching")).is_ok_and(|m| m.len() == 0)
     });
     let seq = env.outcome_seq();
-    env.assert_stays("no more attempts", Duration::from_millis(500), || {
-        env.outcome_seq() == seq
-    });
+    env.assert_stays(
+        "no more attempts while typing",
+        Duration::from_millis(1000),
+        || env.outcome_seq() == seq && !env.path("immediate").exists(),
+    );
+    typist.stop();
 
     // `lsusctl status` shows the idle section.
     let out = std::process::Command::new(harness::bin("lsusctl"))
