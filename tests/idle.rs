@@ -65,6 +65,11 @@ fn mkfifo(p: &Path) {
 /// writer of `event0`.
 fn start(env: &mut Env, idle: &str) -> (PathBuf, fs::File) {
     env.start_lsusd(&["--dry-run"]);
+    start_idle(env, idle)
+}
+
+/// lsus-idle alone (lsusd runs); see [`start`].
+fn start_idle(env: &mut Env, idle: &str) -> (PathBuf, fs::File) {
     let input = env.tmp.path().join("input");
     fs::create_dir(&input).unwrap();
     mkfifo(&input.join("event0"));
@@ -247,4 +252,43 @@ fn devices_that_come_go_or_are_no_devices_never_stop_it() {
     assert!(env.stop(i).success());
     assert!(!env.path("lsus-idle.status").exists());
     assert!(!env.path("lsus-idle.pid").exists());
+}
+
+#[test]
+fn an_exclusive_holder_of_immediate_never_stops_its_loop() {
+    let mut env = Env::new();
+    env.start_lsusd(&["--dry-run"]);
+    // The original's clients lock `immediate` exclusively; a waiting
+    // LOCK_SH would hang lsus-idle until this one lets go.
+    let mut holder = harness::sh_spawn("exec flock -x -o \"$RUN/immediate\" sleep 1000", &env.run);
+    env.wait_for("the exclusive lock on immediate", DEADLINE, || {
+        fs::read_to_string("/proc/locks").is_ok_and(|l| {
+            let ino = fs::metadata(env.path("immediate")).map(|m| {
+                use std::os::unix::fs::MetadataExt;
+                m.ino()
+            });
+            ino.is_ok_and(|ino| {
+                l.lines()
+                    .any(|x| x.contains("WRITE") && x.contains(&format!(":{ino} ")))
+            })
+        })
+    });
+    let (_input, mut key) = start_idle(&mut env, "1");
+    env.wait_log(
+        "lsus-idle",
+        "another program holds immediate mode exclusively",
+        DEADLINE,
+    );
+    env.wait_for("status: idle, not holding", DEADLINE, || {
+        status(&env).is_some_and(|s| s.idle && !s.holding)
+    });
+    // Still serving its loop: input is read, a signal ends it.
+    key.write_all(&key_record()).unwrap();
+    env.wait_for("status: not idle after the key", DEADLINE, || {
+        status(&env).is_some_and(|s| !s.idle)
+    });
+    let i = env.daemons.len() - 1;
+    assert!(env.stop(i).success(), "{}", env.dump());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
 }

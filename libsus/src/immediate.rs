@@ -55,21 +55,7 @@ impl Immediate {
     pub fn enter_in(dir: &Path) -> Result<ImmediateGuard> {
         let run = open_run_dir(dir)?;
         loop {
-            let (file, _) = run.open_regular(IMMEDIATE, Access::READ, 0o644, false)?;
-            // Refresh the time stamps so lsusd's grace period starts now.
-            nix::sys::stat::futimens(
-                std::os::fd::AsRawFd::as_raw_fd(&file),
-                &nix::sys::time::TimeSpec::UTIME_NOW,
-                &nix::sys::time::TimeSpec::UTIME_NOW,
-            )
-            .or_else(|e| {
-                if e == nix::errno::Errno::EPERM {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
-            .map_err(|e| Error::io("cannot touch immediate", e.into()))?;
+            let file = open_touched(&run)?;
             lock::lock_retrying(&file, LockKind::Shared)
                 .map_err(|e| Error::io("cannot lock immediate", e))?;
             if run.names(IMMEDIATE, &file)? {
@@ -77,6 +63,66 @@ impl Immediate {
             }
         }
     }
+
+    /// As [`Immediate::enter_in`], but never waits for the lock: returns
+    /// `Ok(None)` when another program holds `immediate` exclusively (the
+    /// original's clients take `LOCK_EX`), which would make
+    /// [`Immediate::enter_in`] wait until it lets go. Immediate mode is on
+    /// meanwhile, but it is that program's: it ends when that program
+    /// lets go. For event loops that must not block (lsus-idle).
+    ///
+    /// lsusd's own look at `immediate` is an exclusive try-lock of a
+    /// moment; a conflict is tried again three times, 5 ms apart, before
+    /// it counts as another holder.
+    ///
+    /// ```no_run
+    /// match libsus::Immediate::try_enter_in(std::path::Path::new("/run/suspend"))? {
+    ///     Some(_on) => { /* immediate mode is ours until `_on` goes */ }
+    ///     None => { /* held exclusively by another program: try later */ }
+    /// }
+    /// # Ok::<(), libsus::Error>(())
+    /// ```
+    pub fn try_enter_in(dir: &Path) -> Result<Option<ImmediateGuard>> {
+        let run = open_run_dir(dir)?;
+        let mut conflicts = 0;
+        loop {
+            let file = open_touched(&run)?;
+            if !lock::try_lock(&file, LockKind::Shared)
+                .map_err(|e| Error::io("cannot lock immediate", e))?
+            {
+                conflicts += 1;
+                if conflicts > 3 {
+                    return Ok(None);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                continue;
+            }
+            if run.names(IMMEDIATE, &file)? {
+                return Ok(Some(ImmediateGuard { run, file }));
+            }
+        }
+    }
+}
+
+/// Opens (creating it if needed) `immediate` and refreshes its time
+/// stamps, so that lsusd's grace period for a young unlocked file starts
+/// now.
+fn open_touched(run: &RunDir) -> Result<File> {
+    let (file, _) = run.open_regular(IMMEDIATE, Access::READ, 0o644, false)?;
+    nix::sys::stat::futimens(
+        std::os::fd::AsRawFd::as_raw_fd(&file),
+        &nix::sys::time::TimeSpec::UTIME_NOW,
+        &nix::sys::time::TimeSpec::UTIME_NOW,
+    )
+    .or_else(|e| {
+        if e == nix::errno::Errno::EPERM {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })
+    .map_err(|e| Error::io("cannot touch immediate", e.into()))?;
+    Ok(file)
 }
 
 impl ImmediateGuard {
@@ -90,5 +136,30 @@ impl Drop for ImmediateGuard {
         if let Ok(true) = lock::try_lock(&self.file, LockKind::Exclusive) {
             let _ = self.run.remove_if_names(IMMEDIATE, &self.file);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn try_enter_gives_way_to_an_exclusive_holder_and_shares_with_others() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join(IMMEDIATE);
+        let other = File::create(&path).unwrap();
+        lock::lock(&other, LockKind::Exclusive).unwrap();
+        assert!(Immediate::try_enter_in(t.path()).unwrap().is_none());
+        assert!(path.exists(), "the other holder's file stays");
+
+        lock::unlock(&other).unwrap();
+        lock::lock(&other, LockKind::Shared).unwrap();
+        let guard = Immediate::try_enter_in(t.path())
+            .unwrap()
+            .expect("shared with a LOCK_SH holder");
+        drop(other);
+        // The last holder leaving removes the file.
+        drop(guard);
+        assert!(!path.exists());
     }
 }

@@ -37,6 +37,9 @@ pub struct Daemon {
     /// An attempt this daemon aborted: immediate mode is let go only when
     /// it is over (see [`Ending`]).
     pub ending: Option<Ending>,
+    /// The last hold found `immediate` held exclusively by another
+    /// program (said once, until a hold succeeds).
+    pub refused: bool,
 }
 
 /// Immediate mode kept through the end of an attempt aborted by input.
@@ -78,7 +81,8 @@ impl Daemon {
         let started_secs = monotonic_secs();
         loop {
             let since = self.idle.last_input().saturating_duration_since(started);
-            let idle = self.idle.deadline().is_none();
+            let idle = Instant::now().saturating_duration_since(self.idle.last_input())
+                >= self.idle.timeout();
             self.status.publish(
                 IdleStatus {
                     timeout: self.idle.timeout(),
@@ -204,10 +208,27 @@ impl Daemon {
             self.guard = Some(ending.guard);
             return;
         }
-        match Immediate::enter_in(&self.dir) {
-            Ok(guard) => {
+        // Never Immediate::enter_in: an exclusive holder (the original's
+        // clients lock with LOCK_EX) would stop this loop until it let go.
+        match Immediate::try_enter_in(&self.dir) {
+            Ok(Some(guard)) => {
                 tracing::info!("idle for {secs} s: holding immediate mode until the next input");
                 self.guard = Some(guard);
+                self.refused = false;
+            }
+            Ok(None) => {
+                let line = format!(
+                    "idle for {secs} s, but another program holds immediate mode exclusively \
+                     (so it is on, until that program lets go); trying again every {} s",
+                    RETRY.as_secs()
+                );
+                if self.refused {
+                    tracing::debug!("{line}");
+                } else {
+                    tracing::info!("{line}");
+                }
+                self.refused = true;
+                self.idle.hold_failed(now, RETRY);
             }
             Err(e) => {
                 tracing::warn!(

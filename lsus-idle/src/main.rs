@@ -61,6 +61,7 @@ fn try_main(cli: &Cli) -> Result<(), Fatal> {
         dry_run: cli.dry_run,
         guard: None,
         ending: None,
+        refused: false,
         devices,
     };
     tracing::info!(

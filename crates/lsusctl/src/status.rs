@@ -430,7 +430,9 @@ fn idle_text(out: &mut String, r: &IdleReport) {
     if s.holding {
         out.push_str(", holding immediate mode until the next input");
     } else if s.idle {
-        out.push_str(", idle (not holding immediate mode: --dry-run, or lsusd unreachable)");
+        out.push_str(
+            ", idle (not holding immediate mode: --dry-run, lsusd unreachable, or another program holds it exclusively)",
+        );
     }
     out.push('\n');
 }
