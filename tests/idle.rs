@@ -88,12 +88,28 @@ fn start_idle(env: &mut Env, idle: &str) -> (PathBuf, fs::File) {
         ],
     );
     env.wait_ready();
-    // lsus-idle keeps a write end open itself: this open cannot block.
-    let writer = fs::OpenOptions::new()
-        .write(true)
-        .open(input.join("event0"))
-        .unwrap();
+    let writer = open_writer(env, &input.join("event0"));
     (input, writer)
+}
+
+/// Opens the FIFO `path` for writing once lsus-idle reads it (a blocking
+/// open would hang the test if lsus-idle never opened it).
+pub fn open_writer(env: &Env, path: &Path) -> fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = None;
+    env.wait_for(
+        &format!("lsus-idle reading {}", path.display()),
+        DEADLINE,
+        || {
+            file = fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)
+                .ok();
+            file.is_some()
+        },
+    );
+    file.unwrap()
 }
 
 fn status(env: &Env) -> Option<IdleStatus> {

@@ -16,9 +16,13 @@
 //! (issue #12): root without capabilities may not inspect a root shell
 //! with all of them.
 //!
-//! What this cannot reproduce on the host: the other user (`User=lsused`)
-//! and the mount namespace; tests/vm's systemd flavour runs the units
-//! themselves.
+//! lsus-idle runs as another user too (a stand-in for `User=lsus-idle`,
+//! in a stand-in group for `suspend`), as its unit has it: it must create,
+//! lock and remove `immediate` and publish its status through the group's
+//! permissions alone.
+//!
+//! What this cannot reproduce on the host: `User=lsused` and the mount
+//! namespace; tests/vm's systemd flavour runs the units themselves.
 
 mod harness;
 
@@ -410,4 +414,134 @@ fn a_watcher_lsusd_may_not_inspect_is_described_in_the_nag_and_after_a_restart()
     assert_eq!(out.status.code(), Some(2), "{out:?}\n{}", env.dump());
     drop(shell.stdin.take());
     shell.wait().unwrap();
+}
+
+/// Runs the command as `User=`/`Group=` of a unit give it: uid `uid`, gid
+/// and only supplementary group `gid`, under the unit's `UMask=` and
+/// `RestrictSUIDSGID=` filter.
+fn as_user_sandboxed(cmd: &mut Command, unit: &str, uid: u32, gid: u32) {
+    let umask = unit_umask(unit);
+    let filter = restrict_suid_sgid();
+    // SAFETY: between fork and exec the closure only calls setgroups(2),
+    // setgid(2), setuid(2), umask(2), prctl(2) and seccomp(2) (through
+    // seccompiler::apply_filter) on values and a filter made before the
+    // fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let groups = [gid as libc::gid_t];
+            if libc::setgroups(1, groups.as_ptr()) != 0
+                || libc::setgid(gid as libc::gid_t) != 0
+                || libc::setuid(uid as libc::uid_t) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::umask(umask as libc::mode_t);
+            seccompiler::apply_filter(&filter).map_err(std::io::Error::other)
+        });
+    }
+}
+
+#[test]
+fn lsus_idle_as_its_own_user_in_the_group_under_its_units_restrictions() {
+    use std::io::Write;
+    use std::os::unix::fs::chown;
+    // A stand-in for the group `suspend` (tmpfiles.d: /run/suspend is
+    // root:suspend 2770) and for the user lsus-idle, a member of it.
+    const GROUP: u32 = 4242;
+    const USER: u32 = 65534;
+    let mut env = Env::new();
+    fs::set_permissions(env.tmp.path(), fs::Permissions::from_mode(0o711)).unwrap();
+    setgid_run_dir(&env);
+    chown(&env.run, Some(0), Some(GROUP)).unwrap();
+    let run = env.run.display().to_string();
+    let sys = env.sys.display().to_string();
+    env.spawn_with(
+        "lsusd",
+        &["--run-dir", &run, "--sysfs", &sys, "--dry-run"],
+        |c| sandboxed(c, "lsusd"),
+    );
+    env.wait_ready();
+    // The input devices: udev makes them root:input 0660.
+    let input = env.tmp.path().join("input");
+    fs::create_dir(&input).unwrap();
+    chown(&input, Some(0), Some(GROUP)).unwrap();
+    fs::set_permissions(&input, fs::Permissions::from_mode(0o750)).unwrap();
+    let event0 = input.join("event0");
+    nix::unistd::mkfifo(&event0, nix::sys::stat::Mode::from_bits_truncate(0o660)).unwrap();
+    chown(&event0, Some(0), Some(GROUP)).unwrap();
+    // Not the umask's 0640: lsus-idle keeps a write end of a FIFO open.
+    fs::set_permissions(&event0, fs::Permissions::from_mode(0o660)).unwrap();
+    let dir = input.display().to_string();
+    env.spawn_with(
+        "lsus-idle",
+        &[
+            "--run-dir",
+            &run,
+            "--idle",
+            "3",
+            "--input-dir",
+            &dir,
+            "--fake-input",
+        ],
+        |c| as_user_sandboxed(c, "lsus-idle", USER, GROUP),
+    );
+    env.wait_ready();
+
+    // Idle: it holds immediate mode, lsusd "suspends".
+    env.wait_for(
+        "a dry-run suspend in lsus-idle's immediate mode",
+        DEADLINE,
+        || env.outcome().is_some_and(|r| r.outcome.word() == "dry-run"),
+    );
+    for (name, want) in [
+        ("immediate", 0o640),
+        ("lsus-idle.status", 0o640),
+        ("lsus-idle.pid", 0o640),
+    ] {
+        let meta =
+            fs::metadata(env.path(name)).unwrap_or_else(|e| panic!("{name}: {e}\n{}", env.dump()));
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (USER, GROUP),
+            "{name}\n{}",
+            env.dump()
+        );
+        assert_eq!(meta.mode() & 0o7777, want, "{name}\n{}", env.dump());
+    }
+    // The next input: it lets go and removes `immediate` (its own file, in
+    // the group's directory).
+    let mut key = {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = None;
+        env.wait_for("lsus-idle reading event0", DEADLINE, || {
+            file = fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&event0)
+                .ok();
+            file.is_some()
+        });
+        file.unwrap()
+    };
+    let mut rec = vec![0u8; std::mem::size_of::<libc::input_event>()];
+    let at = std::mem::size_of::<libc::timeval>();
+    rec[at..at + 2].copy_from_slice(&1u16.to_ne_bytes());
+    key.write_all(&rec).unwrap();
+    env.wait_log("lsus-idle", "let go of immediate mode", DEADLINE);
+    env.wait_for("immediate removed", DEADLINE, || {
+        !env.path("immediate").exists()
+    });
+    let i = env.daemons.len() - 1;
+    assert!(env.stop(i).success(), "{}", env.dump());
+    assert!(!env.path("lsus-idle.status").exists(), "{}", env.dump());
+    let log = env.log("lsus-idle");
+    let warned: Vec<_> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    assert!(
+        warned.is_empty(),
+        "lsus-idle warned: {warned:#?}\n{}",
+        env.dump()
+    );
 }
