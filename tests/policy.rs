@@ -46,7 +46,8 @@ fn flock_holder(env: &Env, mode: &str, file: &str) -> Reaped {
     let mut child = Command::new("flock")
         .args([mode, "-o"])
         .arg(env.path(file))
-        .args(["sh", "-c", "echo locked; exec sleep 600"])
+        .args(["sh", "-c", "echo locked; exec cat >/dev/null"])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -175,4 +176,158 @@ fn watcher_slow_within_the_limit_is_waited_for_and_not_named() {
         "{}",
         env.dump()
     );
+}
+
+// ----- 2. forced suspend --------------------------------------------------------
+
+/// Runs `request-suspend --force --why WHY` (as another user when `as_user`
+/// gives `(uid, gid, groups)`, through setpriv(1)).
+fn force(env: &Env, why: &str, as_user: Option<(u32, u32, &[u32])>) -> Output {
+    let mut cmd = match as_user {
+        Some((uid, gid, groups)) => {
+            let groups: Vec<String> = groups.iter().map(u32::to_string).collect();
+            let mut c = Command::new("setpriv");
+            c.arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={gid}"))
+                .arg(format!("--groups={}", groups.join(",")))
+                .arg(harness::bin("request-suspend"));
+            c
+        }
+        None => Command::new(harness::bin("request-suspend")),
+    };
+    cmd.arg("--run-dir")
+        .arg(&env.run)
+        .args(["--timeout", "30", "--force", "--why", why])
+        .output()
+        .expect("request-suspend --force")
+}
+
+/// Returns true if and only if a shared lock on `disabled` is held (an
+/// exclusive try-lock through a description of our own fails).
+fn disabled_is_locked(env: &Env) -> bool {
+    let f = std::fs::File::open(env.path("disabled")).unwrap();
+    !lsus_proto::lock::try_lock(&f, lsus_proto::lock::LockKind::Exclusive).unwrap()
+}
+
+#[test]
+fn forced_request_suspends_over_a_flock_block_and_names_what_it_overrode() {
+    let mut env = Env::new();
+    env.start_lsusd(&["--dry-run", "--dry-run-sleep", "0.1"]);
+    let blocker = flock_holder(&env, "-s", "disabled");
+    let pid = blocker.0.id();
+    // Blocked for a plain request (lsusd now waits for the blocker) …
+    let out = env.request(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out), env.dump());
+    assert!(
+        text(&out).contains(&format!("blocked by PID {pid} (flock")),
+        "{}",
+        text(&out)
+    );
+    // … but not for a forced one, which ends that wait.
+    let out = force(&env, "lid closed in a bag", None);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out), env.dump());
+    assert!(
+        text(&out).contains(&format!("forced over the block of PID {pid} (flock)")),
+        "{}",
+        text(&out)
+    );
+    let record = env.outcome().unwrap();
+    assert_eq!(record.outcome, Outcome::DryRun { missing: vec![] });
+    assert!(record.details.forced);
+    assert_eq!(record.details.why.as_deref(), Some("lid_closed_in_a_bag"));
+    assert_eq!(record.details.by, Some(0));
+    assert_eq!(
+        record.details.overrode,
+        vec![Named {
+            pid,
+            command: "flock".into()
+        }]
+    );
+    let raw = std::fs::read_to_string(env.path("outcome")).unwrap();
+    assert!(
+        raw.contains(&format!(
+            "forced=1 why=lid_closed_in_a_bag by=0 overrode={pid}:flock"
+        )),
+        "{raw}"
+    );
+    env.wait_log(
+        "lsusd",
+        "forced request by UID 0 (lid closed in a bag): going over the block of",
+        harness::DEADLINE,
+    );
+    // The blocker was told nothing and still holds its lock; the request
+    // is gone.
+    assert!(disabled_is_locked(&env));
+    assert!(!env.run.join("force/request").exists());
+    // History and status show what happened.
+    let history = text(&lsusctl(&env, &["history"]));
+    assert!(
+        history.contains(&format!(
+            "forced by UID 0 (lid_closed_in_a_bag); over the block of PID {pid} (flock)"
+        )),
+        "{history}"
+    );
+    let status = text(&lsusctl(&env, &["status"]));
+    assert!(status.contains("forced by UID 0"), "{status}");
+    let json = text(&lsusctl(&env, &["history", "--json"]));
+    assert!(
+        json.contains(&format!(
+            "\"forced\":true,\"why\":\"lid_closed_in_a_bag\",\"by\":0,\"overrode\":[{{\"pid\":{pid},\"command\":\"flock\"}}]"
+        )),
+        "{json}"
+    );
+    // Plain requests are blocked again.
+    let out = env.request(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out), env.dump());
+    drop(blocker);
+}
+
+#[test]
+fn force_is_refused_to_a_member_of_suspend_alone_by_the_kernel() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but not root: the permission check of --force cannot run"
+        );
+        eprintln!("note: not root: the permission check of --force is not run");
+        return;
+    }
+    // Group 64242 plays `suspend` (the run directory's), 64243
+    // `suspend-force`; user 65534 is a member of the first, then of both.
+    const SUSPEND: u32 = 64242;
+    const FORCE: u32 = 64243;
+    let mut env = Env::new();
+    std::fs::set_permissions(env.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.start_lsusd(&[
+        "--dry-run",
+        "--dry-run-sleep",
+        "0.1",
+        "--force-group",
+        "64243",
+    ]);
+    nix::unistd::chown(&env.run, None, Some(SUSPEND.into())).unwrap();
+    std::fs::set_permissions(&env.run, std::fs::Permissions::from_mode(0o2770)).unwrap();
+    let meta = std::fs::metadata(env.run.join("force")).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o777),
+        (0, FORCE, 0o770)
+    );
+
+    let out = force(&env, "x", Some((65534, SUSPEND, &[SUSPEND])));
+    assert_eq!(out.status.code(), Some(2), "{}\n{}", text(&out), env.dump());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "not permitted to force suspend: not root and not in group suspend-force\n"
+    );
+    assert!(!env.run.join("force/request").exists());
+    assert_eq!(env.outcome_seq(), 0, "no attempt\n{}", env.dump());
+
+    // A member of both may.
+    let out = force(&env, "battery", Some((65534, SUSPEND, &[SUSPEND, FORCE])));
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out), env.dump());
+    let record = env.outcome().unwrap();
+    assert!(record.details.forced);
+    assert_eq!(record.details.by, Some(65534));
 }

@@ -6,7 +6,7 @@ mod harness;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use harness::{bin, Env, DEADLINE};
 use libsus::{WatchEvent, Watcher};
@@ -30,7 +30,7 @@ fn spawn_watch(env: &Env) -> (Child, std::path::PathBuf) {
         .arg(&env.run)
         .args(["watch", "--follow"])
         .stdout(fs::File::create(&out).unwrap())
-        .stderr(Stdio::null())
+        .stderr(fs::File::create(env.tmp.path().join("watch.err")).unwrap())
         .spawn()
         .unwrap();
     let pid = child.id();
@@ -137,8 +137,14 @@ fn a_clean_restart_of_lsusd_is_invisible_to_watchers_and_seq_goes_on() {
         None,
         "the restart told the watcher nothing"
     );
-    // `watch --follow` registers again with the new lsusd.
+    // `watch --follow` registers again with the new lsusd: after it says
+    // so, since until it has seen the old lsusd go its old registration
+    // still holds the same `watching` (and is then dropped).
     let pid = watch.id();
+    let err = env.tmp.path().join("watch.err");
+    env.wait_for("lsusctl watch says lsusd is back", DEADLINE, || {
+        fs::read_to_string(&err).is_ok_and(|t| t.contains("lsusd is back"))
+    });
     env.wait_for("lsusctl watch registered again", DEADLINE, || {
         watchers(&env).contains(&pid)
     });

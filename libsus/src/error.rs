@@ -42,6 +42,11 @@ pub enum Error {
     /// the epoch), refused before anything is sent.
     #[error("time out of range (after the year 9999): {0} s since the epoch")]
     TimeOutOfRange(u64),
+    /// A forced request (`request_suspend_forced`) was refused by the
+    /// kernel: the caller is neither root nor a member of the group
+    /// `suspend-force`, which `RUN/force` belongs to.
+    #[error("not permitted to force suspend: not root and not in group suspend-force")]
+    ForceNotPermitted,
     /// The daemon sent something the protocol does not allow.
     #[error("protocol error: {0}")]
     Protocol(String),

@@ -40,7 +40,8 @@ pub use error::{Error, Result};
 pub use immediate::{Immediate, ImmediateGuard};
 pub use lsus_proto::outcome::Outcome;
 pub use request::{
-    request_suspend, request_suspend_in, request_suspend_when_unblocked, Report, RequestOptions,
+    request_suspend, request_suspend_forced, request_suspend_forced_in, request_suspend_in,
+    request_suspend_when_unblocked, Report, RequestOptions,
 };
 pub use wake_alarm::WakeAlarm;
 pub use wake_event::{WakeEvent, WakeEvents};

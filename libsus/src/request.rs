@@ -18,7 +18,9 @@ use lsus_proto::lock::{try_lock, LockKind};
 use lsus_proto::outcome::{Details, Outcome, Record};
 use lsus_proto::presence;
 use lsus_proto::proclocks;
-use lsus_proto::rundir::{Access, RunDir, DISABLED, OUTCOME, REQUEST, WATCHING};
+use lsus_proto::rundir::{
+    Access, RunDir, DISABLED, FORCE, FORCE_REQUEST, OUTCOME, REQUEST, WATCHING,
+};
 
 use crate::{open_run_dir, Error, Result};
 
@@ -195,7 +197,10 @@ impl Lsusd {
 /// blocked answer disarms it: lsusd drops that request itself when the
 /// blockers leave.
 struct Withdraw<'a> {
+    /// The directory of the request: RUN, or RUN/force.
     run: &'a RunDir,
+    /// Its name there.
+    name: &'static str,
     request: &'a File,
     armed: bool,
 }
@@ -203,7 +208,7 @@ struct Withdraw<'a> {
 impl Drop for Withdraw<'_> {
     fn drop(&mut self) {
         if self.armed {
-            let _ = self.run.remove_if_names(REQUEST, self.request);
+            let _ = self.run.remove_if_names(self.name, self.request);
         }
     }
 }
@@ -211,6 +216,8 @@ impl Drop for Withdraw<'_> {
 /// One request in flight.
 struct Pending<'a> {
     run: &'a RunDir,
+    /// The directory of the request (RUN, or RUN/force) and its name.
+    req: (&'a RunDir, &'static str),
     dir: &'a Path,
     lsusd: Lsusd,
     watch: DirWatch,
@@ -275,7 +282,7 @@ impl Pending<'_> {
         mut answered: impl FnMut() -> Option<Record>,
     ) -> Result<Option<Record>> {
         loop {
-            if !self.run.names(REQUEST, request)? {
+            if !self.req.0.names(self.req.1, request)? {
                 return Ok(None);
             }
             if let Some(record) = answered() {
@@ -285,7 +292,7 @@ impl Pending<'_> {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        let _ = self.run.remove_if_names(REQUEST, request);
+                        let _ = self.req.0.remove_if_names(self.req.1, request);
                         return Err(Error::Timeout(self.timeout.unwrap_or_default()));
                     }
                     left.min(LIVENESS)
@@ -300,7 +307,7 @@ impl Pending<'_> {
                 }
                 Ok(false) => {
                     if !self.lsusd.alive(self.run) {
-                        let _ = self.run.remove_if_names(REQUEST, request);
+                        let _ = self.req.0.remove_if_names(self.req.1, request);
                         return Err(self.stopped());
                     }
                 }
@@ -346,6 +353,7 @@ pub fn request_suspend_in(dir: &Path, options: &RequestOptions) -> Result<Report
     .map_err(|e| Error::io(format!("cannot watch {}", dir.display()), e))?;
     let mut pending = Pending {
         run: &run,
+        req: (&run, REQUEST),
         dir,
         lsusd,
         watch,
@@ -364,6 +372,7 @@ pub fn request_suspend_in(dir: &Path, options: &RequestOptions) -> Result<Report
         let request = pending.create()?;
         let mut withdraw = Withdraw {
             run: &run,
+            name: REQUEST,
             request: &request,
             armed: true,
         };
@@ -419,4 +428,132 @@ pub fn request_suspend_in(dir: &Path, options: &RequestOptions) -> Result<Report
             details,
         });
     }
+}
+
+/// How much of a forced request's reason lsusd reads (doc/protocol.md
+/// §12); the rest is cut here.
+const WHY_MAX: usize = 256;
+
+/// Asks lsusd for one suspend **even while suspend is blocked**, in the
+/// default run directory, giving `why` (doc/protocol.md §12): for a
+/// machine that must sleep now (the lid closed in a bag, the battery at
+/// 2 %). The watchers are still told (and waited for, up to lsusd's
+/// `--watcher-timeout`), and a wakeup event still aborts the attempt; the
+/// holders of blocks are told nothing, but the record names them
+/// (`Report::details.overrode`) with `forced`, `why` and `by`.
+///
+/// Only root and members of the group `suspend-force` may: for anyone
+/// else the kernel refuses the directory `RUN/force`, and this fails with
+/// [`Error::ForceNotPermitted`].
+///
+/// ```no_run
+/// let report = libsus::request_suspend_forced("battery at 2 %")?;
+/// println!("{report}");
+/// for n in &report.details.overrode {
+///     println!("went over the block of PID {} ({})", n.pid, n.command);
+/// }
+/// # Ok::<(), libsus::Error>(())
+/// ```
+pub fn request_suspend_forced(why: &str) -> Result<Report> {
+    request_suspend_forced_in(&crate::run_dir(), why, &RequestOptions::default())
+}
+
+/// As [`request_suspend_forced`], on run directory `dir`; of `options`
+/// only `timeout` counts (a forced request is never answered "blocked").
+/// Fails with [`Error::ForceNotPermitted`] when the kernel refuses
+/// `RUN/force`, and with [`Error::Protocol`] when the lsusd takes no forced
+/// requests (no `RUN/force`: an older lsusd, or the original).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let options = libsus::RequestOptions {
+///     timeout: Some(Duration::from_secs(120)),
+///     ..Default::default()
+/// };
+/// let report = libsus::request_suspend_forced_in(&libsus::run_dir(), "lid closed", &options)?;
+/// # Ok::<(), libsus::Error>(())
+/// ```
+pub fn request_suspend_forced_in(
+    dir: &Path,
+    why: &str,
+    options: &RequestOptions,
+) -> Result<Report> {
+    let run = open_run_dir(dir)?;
+    let lsusd = Lsusd::find(&run, dir)?;
+    let refused = |e: lsus_proto::rundir::RunDirError| match e.errno() {
+        Some(libc::EACCES | libc::EPERM) => Error::ForceNotPermitted,
+        Some(libc::ENOENT) => Error::Protocol(format!(
+            "this lsusd takes no forced requests ({} does not exist)",
+            run.join(FORCE).display()
+        )),
+        _ => Error::RunDir(e),
+    };
+    let force = run.subdir(FORCE, None).map_err(refused)?;
+    // Written whole under a name of our own, then renamed to `request`:
+    // lsusd never reads half a reason.
+    let tmp = format!(".request.{}", std::process::id());
+    let mut file = force
+        .open_file(&tmp, Access::WRITE, Some(0o640), true)
+        .map_err(refused)?;
+    let mut text = why.as_bytes();
+    if text.len() > WHY_MAX {
+        let mut end = WHY_MAX;
+        while !why.is_char_boundary(end) {
+            end -= 1;
+        }
+        text = &text[..end];
+    }
+    let written = std::io::Write::write_all(&mut file, text);
+    if let Err(e) = written.and_then(|()| {
+        force
+            .rename(&tmp, FORCE_REQUEST)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }) {
+        let _ = force.remove(&tmp);
+        return Err(Error::io(
+            format!("cannot make {}", force.join(FORCE_REQUEST).display()),
+            e,
+        ));
+    }
+    // MOVED_TO in RUN: a new `outcome`; DELETE and MOVED_FROM in
+    // RUN/force: the request goes.
+    let mut watch = DirWatch::new(dir, WatchMask::MOVED_TO)
+        .map_err(|e| Error::io(format!("cannot watch {}", dir.display()), e))?;
+    watch
+        .add(force.path(), WatchMask::DELETE | WatchMask::MOVED_FROM)
+        .map_err(|e| Error::io(format!("cannot watch {}", force.path().display()), e))?;
+    let before = read_record(&run);
+    let mut withdraw = Withdraw {
+        run: &force,
+        name: FORCE_REQUEST,
+        request: &file,
+        armed: true,
+    };
+    let mut pending = Pending {
+        run: &run,
+        req: (&force, FORCE_REQUEST),
+        dir,
+        lsusd,
+        watch,
+        deadline: options.timeout.and_then(|t| Instant::now().checked_add(t)),
+        timeout: options.timeout,
+    };
+    pending.wait(&file, || None)?;
+    withdraw.armed = false;
+    let record = read_record(&run).filter(|r| Some(r) != before.as_ref());
+    if record.is_none() && !pending.lsusd.alive(&run) {
+        return Err(pending.stopped());
+    }
+    Ok(match record {
+        Some(r) => Report {
+            outcome: Some(r.outcome),
+            cycle_ran: true,
+            details: r.details,
+        },
+        None => Report {
+            outcome: None,
+            cycle_ran: false,
+            details: Details::default(),
+        },
+    })
 }

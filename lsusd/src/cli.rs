@@ -65,6 +65,13 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub watcher_timeout: u64,
 
+    /// The group whose members (with root) may force a suspend over a
+    /// block (`request-suspend --force`): RUN/force gets this group and
+    /// mode 2770. A name or a number; a name that does not exist gives
+    /// the run directory's group (logged).
+    #[arg(long, value_name = "GROUP", default_value = lsus_proto::rundir::FORCE_GROUP)]
+    pub force_group: String,
+
     /// After every attempt, write lsusd's counters to this file in the
     /// Prometheus text format (atomically), for node_exporter's textfile
     /// collector: attempts by outcome, seconds asleep, wake-ups by reason,

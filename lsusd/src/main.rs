@@ -1,6 +1,7 @@
 //! lsusd: the Linux SUSpend Daemon. See `suspend_loop` for the loop.
 
 mod backoff;
+mod force;
 mod held;
 mod history;
 mod metrics;
@@ -124,6 +125,24 @@ fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
     if let Err(e) = run.prepare_staging() {
         tracing::warn!("{e}; files are prepared in the run directory itself");
     }
+    let force_gid = match force::resolve_group(&cli.force_group) {
+        Some(gid) => gid,
+        None => {
+            let gid =
+                std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(run.path()).map_err(
+                    |e| ConfigError(format!("cannot stat {}: {e}", run.path().display())),
+                )?);
+            // Info, not a warning: a test's or a demo's run directory has
+            // no such group; sysusers.d makes it on an installed system.
+            tracing::info!(
+                "group {} does not exist: {}/force gets the run directory's group ({gid}), \
+                 whose members may force suspend",
+                cli.force_group,
+                run.path().display()
+            );
+            gid
+        }
+    };
     let cfg = Config {
         state: cli.state,
         dry_run: cli.dry_run,
@@ -133,6 +152,7 @@ fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
         backoff_max: Duration::from_millis(cli.backoff_max_ms),
         immediate_grace: Duration::from_millis(cli.immediate_grace_ms),
         nag_watchers: Some(Duration::from_secs(5)),
+        force_gid: Some(force_gid),
         watcher_timeout: (cli.watcher_timeout > 0)
             .then(|| Duration::from_secs(cli.watcher_timeout)),
         metrics_file: cli.metrics_file.clone(),

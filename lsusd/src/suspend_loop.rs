@@ -27,12 +27,13 @@ use lsus_daemon::clock::boot_time;
 use lsus_proto::dirwatch::DirWatch;
 use lsus_proto::lock::{self, LockKind};
 use lsus_proto::logind;
-use lsus_proto::outcome::{Details, Held, Outcome, Record};
+use lsus_proto::outcome::{Details, Held, Named, Outcome, Record};
 use lsus_proto::proclocks;
 use lsus_proto::rundir::{is_name, Access, RunDir, RunDirError, DISABLED, OUTCOME, REQUEST};
 use lsus_sys::power::{CountCheck, Power, SleepState};
 
 use crate::backoff::Backoff;
+use crate::force::ForceDir;
 use crate::held::HeldOff;
 use crate::metrics::Metrics;
 use crate::reasons::{self, Before};
@@ -65,6 +66,11 @@ pub struct Config {
     /// this long, naming them (`None`: wait as long as it takes). Needs
     /// the SIGALRM handler too.
     pub watcher_timeout: Option<Duration>,
+    /// Take forced requests in `RUN/force`, a directory of this group
+    /// (doc/protocol.md §12); `None`: none (the directory is not made).
+    /// Needs the SIGALRM handler too (a forced request ends the wait for
+    /// blockers by interrupting its helper thread).
+    pub force_gid: Option<u32>,
     /// Write the Prometheus counters here after each attempt.
     pub metrics_file: Option<std::path::PathBuf>,
 }
@@ -81,6 +87,7 @@ impl Default for Config {
             immediate_grace: Duration::from_secs(1),
             nag_watchers: None,
             watcher_timeout: None,
+            force_gid: None,
             metrics_file: None,
         }
     }
@@ -109,6 +116,44 @@ pub enum LoopError {
     },
 }
 
+/// What lsusd watches in `RUN/force`: a request arriving.
+const FORCE_EVENTS: WatchMask = WatchMask::CREATE.union(WatchMask::MOVED_TO);
+
+/// Interrupts the blockers helper (its flag is set) with SIGALRM until it
+/// says it is done through `done`: a signal that comes just before it
+/// enters `flock` is lost, so it is sent again every 20 ms.
+fn stop_helper(helper: &std::thread::JoinHandle<()>, done: &std::os::fd::OwnedFd) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout};
+    use std::os::unix::thread::JoinHandleExt;
+    loop {
+        if helper.is_finished() {
+            return;
+        }
+        let _ = nix::sys::pthread::pthread_kill(
+            helper.as_pthread_t(),
+            nix::sys::signal::Signal::SIGALRM,
+        );
+        let mut fds = [PollFd::new(done.as_fd(), PollFlags::POLLIN)];
+        if let Ok(n) = nix::poll::poll(&mut fds, PollTimeout::from(20u16)) {
+            if n > 0 {
+                return;
+            }
+        }
+    }
+}
+
+/// Adds the holders `pids` to `overrode`, each once, named now.
+fn add_overrode(overrode: &mut Vec<Named>, pids: &[u32]) {
+    for &pid in pids {
+        if !overrode.iter().any(|n| n.pid == pid) {
+            overrode.push(Named {
+                pid,
+                command: watchers::comm(pid),
+            });
+        }
+    }
+}
+
 /// Mode of `disabled` (the original's 0640: the group may block).
 const DISABLED_MODE: u32 = 0o640;
 
@@ -129,6 +174,8 @@ pub struct Suspender<P: Power> {
     last_resume: Option<Duration>,
     /// `--metrics-file`.
     metrics: Option<Metrics>,
+    /// `RUN/force`, when forced requests are taken.
+    force: Option<ForceDir>,
 }
 
 /// How the loop learns that it should end.
@@ -179,6 +226,17 @@ impl<P: Power> Suspender<P> {
         // a requester that read the record before a restart sees a new one.
         let seq = crate::history::last_seq(&run);
         let metrics = cfg.metrics_file.clone().map(Metrics::new);
+        let mut events = events;
+        let force = match cfg.force_gid {
+            Some(gid) => {
+                let force = ForceDir::setup(&run, gid)?;
+                events
+                    .add(force.path(), FORCE_EVENTS)
+                    .map_err(LoopError::Watch)?;
+                Some(force)
+            }
+            None => None,
+        };
         let mut s = Suspender {
             run,
             power,
@@ -192,6 +250,7 @@ impl<P: Power> Suspender<P> {
             held: HeldOff::default(),
             last_resume: None,
             metrics,
+            force,
         };
         if let Some(m) = &mut s.metrics {
             m.write();
@@ -243,9 +302,24 @@ impl<P: Power> Suspender<P> {
         };
 
         // 3. Blocked? Answer at once, wait for the blockers, then drop the
-        // request.
+        // request. A forced request goes over the block (§12).
         self.ensure_disabled()?;
-        if let Some(pids) = self.blocked()? {
+        let mut details = Details::default();
+        if let Trigger::Forced(forced) = &trigger {
+            details.forced = true;
+            details.why = Some(forced.why.clone());
+            details.by = Some(forced.uid);
+        }
+        let blocked = self.blocked()?;
+        if let (Some(pids), true) = (&blocked, details.forced) {
+            tracing::warn!(
+                "forced request by UID {} ({}): going over the block of {}",
+                details.by.unwrap_or(0),
+                details.why.as_deref().unwrap_or("?"),
+                describe_blockers(&self.run, pids, &[])
+            );
+            add_overrode(&mut details.overrode, pids);
+        } else if let Some(pids) = blocked {
             let details = self.blocked_details(&pids);
             tracing::info!(
                 "suspend ({}) blocked by {}",
@@ -284,10 +358,7 @@ impl<P: Power> Suspender<P> {
         tracing::debug!("watchers ready after {:.1?}", notified.ready_after);
 
         // 7. The checks, in this order; then the state write.
-        let mut details = Details {
-            tardy: notified.tardy.clone(),
-            ..Details::default()
-        };
+        details.tardy = notified.tardy.clone();
         let outcome = self.try_suspend(&trigger, count, &at_count, &mut details)?;
         if !outcome.suspended() {
             details.awake = self.awake();
@@ -306,6 +377,9 @@ impl<P: Power> Suspender<P> {
         // 1. (next round) The request is done; any left over is old and
         // never honoured.
         self.remove_request()?;
+        if let (Trigger::Forced(_), Some(force)) = (&trigger, &self.force) {
+            force.done();
+        }
         Ok(Some(record))
     }
 
@@ -317,15 +391,17 @@ impl<P: Power> Suspender<P> {
                 return Ok(None);
             }
             let _ = self.drain_events()?;
-            let timeout = match trigger::look(&self.run, self.cfg.immediate_grace)? {
-                Look::Go(t) => return Ok(Some(t)),
-                Look::Held(file) => match self.backoff.remaining(Instant::now()) {
-                    None => return Ok(Some(Trigger::Immediate(file))),
-                    Some(wait) => Some(wait),
-                },
-                Look::Grace(wait) => Some(wait),
-                Look::Idle => None,
-            };
+            self.repair_force()?;
+            let timeout =
+                match trigger::look(&self.run, self.force.as_ref(), self.cfg.immediate_grace)? {
+                    Look::Go(t) => return Ok(Some(t)),
+                    Look::Held(file) => match self.backoff.remaining(Instant::now()) {
+                        None => return Ok(Some(Trigger::Immediate(file))),
+                        Some(wait) => Some(wait),
+                    },
+                    Look::Grace(wait) => Some(wait),
+                    Look::Idle => None,
+                };
             match self.events.wait_or(timeout, self.stop.fd) {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -347,9 +423,15 @@ impl<P: Power> Suspender<P> {
             return Ok(Outcome::Withdrawn);
         }
         if let Some(pids) = self.blocked()? {
-            self.held.saw(&pids, boot_time(), watchers::comm);
-            details.locker = self.blocked_details(&pids).locker;
-            return Ok(Outcome::Blocked { pids });
+            if details.forced {
+                // Over the block: `disabled` is not ours to hold around
+                // the write; its holders are named in the record.
+                add_overrode(&mut details.overrode, &pids);
+            } else {
+                self.held.saw(&pids, boot_time(), watchers::comm);
+                details.locker = self.blocked_details(&pids).locker;
+                return Ok(Outcome::Blocked { pids });
+            }
         }
         let outcome = self.checks_then_write(trigger, count, at_count, details);
         self.unlock_disabled();
@@ -368,11 +450,18 @@ impl<P: Power> Suspender<P> {
         at_count: &Before,
         details: &mut Details,
     ) -> Result<Outcome, LoopError> {
-        if !trigger::still_valid(&self.run, trigger)? {
+        if !trigger::still_valid(&self.run, self.force.as_ref(), trigger)? {
             return Ok(Outcome::Withdrawn);
         }
         let seen = self.drain_events()?;
-        if seen.overflow {
+        if details.forced {
+            // A read of `disabled` is a blocker's word, which a forced
+            // request overrides like the lock (§12); the wakeup count
+            // below still stands.
+            if seen.disabled_read {
+                tracing::info!("forced request: going over a read of disabled");
+            }
+        } else if seen.overflow {
             tracing::warn!("inotify queue overflowed; treating the attempt as aborted");
             return Ok(Outcome::Aborted);
         }
@@ -561,6 +650,19 @@ impl<P: Power> Suspender<P> {
         Ok(record)
     }
 
+    /// Makes `RUN/force` again when it was removed or replaced, and
+    /// watches the new one.
+    fn repair_force(&mut self) -> Result<(), LoopError> {
+        if let Some(force) = &mut self.force {
+            if force.repair(&self.run)? {
+                self.events
+                    .add(force.path(), FORCE_EVENTS)
+                    .map_err(LoopError::Watch)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Step 1: removes any `request` (a directory that is not empty is
     /// moved aside, and the log says whose it was).
     fn remove_request(&self) -> Result<(), LoopError> {
@@ -635,20 +737,38 @@ impl<P: Power> Suspender<P> {
     /// answer at once too, instead of waiting for the blockers with the
     /// first one. As before, every such request is dropped when the
     /// blockers leave.
+    ///
+    /// A forced request (§12) ends the wait too: the helper is stopped
+    /// first (a SIGALRM interrupts its `flock`), so that it never takes
+    /// and drops a lock through lsusd's description later, and the
+    /// blockers' time so far goes into `held=`.
     fn wait_for_blockers(&mut self, seq: u64) -> Result<bool, LoopError> {
         use nix::poll::{PollFd, PollFlags, PollTimeout};
+        use std::sync::atomic::{AtomicBool, Ordering};
         // The same open file description as ours: we take no lock on it
         // until the helper is done, so the two never meet. On shutdown the
         // helper is left waiting; it ends with the process.
         let probe = self.disabled.try_clone().map_err(|e| self.lock_error(e))?;
         let (done_rx, done_tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| LoopError::Watch(e.into()))?;
-        std::thread::Builder::new()
+        let cancel = std::sync::Arc::new(AtomicBool::new(false));
+        let cancelled = cancel.clone();
+        let helper = std::thread::Builder::new()
             .name("blockers".into())
-            .spawn(move || {
-                let _ = lock::lock_retrying(&probe, LockKind::Exclusive);
-                let _ = lock::unlock(&probe);
-                let _ = nix::unistd::write(&done_tx, &[1]);
+            .spawn(move || loop {
+                match lock::lock(&probe, LockKind::Exclusive) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                        if cancelled.load(Ordering::SeqCst) {
+                            let _ = nix::unistd::write(&done_tx, &[0]);
+                            return;
+                        }
+                    }
+                    _ => {
+                        let _ = lock::unlock(&probe);
+                        let _ = nix::unistd::write(&done_tx, &[1]);
+                        return;
+                    }
+                }
             })
             .map_err(LoopError::Watch)?;
         let mut ended = Vec::new();
@@ -684,6 +804,15 @@ impl<P: Power> Suspender<P> {
                 return Ok(true);
             }
             drop(fds);
+            if self.force.as_ref().and_then(ForceDir::look).is_some() {
+                tracing::info!("a forced request: no longer waiting for the blockers");
+                cancel.store(true, Ordering::SeqCst);
+                stop_helper(&helper, &done_rx);
+                let _ = helper.join();
+                ended.extend(self.held.let_go(&[], boot_time()));
+                self.end_hold(seq, ended);
+                return Ok(true);
+            }
             if self.held.len() > 1 {
                 // Nobody named: all let go (the helper says so next) or
                 // the holder is invisible; either way, no change.

@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lsus_proto::lock::{self, LockKind};
 use lsus_proto::rundir::{Access, RunDir, RunDirError, IMMEDIATE, REQUEST};
 
+use crate::force::{ForceDir, Forced};
+
 /// Why an attempt starts.
 #[derive(Debug)]
 pub enum Trigger {
@@ -21,6 +23,9 @@ pub enum Trigger {
     /// `immediate` exists and is held; the file is kept open to check
     /// later that its owner still holds it.
     Immediate(File),
+    /// `force/request` exists (doc/protocol.md §12): suspend even over a
+    /// block.
+    Forced(Forced),
 }
 
 impl Trigger {
@@ -29,6 +34,7 @@ impl Trigger {
         match self {
             Trigger::Request => "request",
             Trigger::Immediate(_) => "immediate mode",
+            Trigger::Forced(_) => "forced request",
         }
     }
 }
@@ -47,8 +53,12 @@ pub enum Look {
     Idle,
 }
 
-/// Looks for `request` and `immediate`.
-pub fn look(run: &RunDir, grace: Duration) -> Result<Look, RunDirError> {
+/// Looks for a forced request (in `force`, when lsusd takes them), then
+/// `request` and `immediate`.
+pub fn look(run: &RunDir, force: Option<&ForceDir>, grace: Duration) -> Result<Look, RunDirError> {
+    if let Some(forced) = force.and_then(ForceDir::look) {
+        return Ok(Look::Go(Trigger::Forced(forced)));
+    }
     if run.exists(REQUEST)? {
         return Ok(Look::Go(Trigger::Request));
     }
@@ -131,10 +141,16 @@ fn age(file: &File) -> std::io::Result<Duration> {
 }
 
 /// Returns true if and only if the trigger still stands: `request` still
-/// exists, or the `immediate` file is still in place and held.
-pub fn still_valid(run: &RunDir, trigger: &Trigger) -> Result<bool, RunDirError> {
+/// exists, or the `immediate` file is still in place and held, or the
+/// forced request is still in `force`.
+pub fn still_valid(
+    run: &RunDir,
+    force: Option<&ForceDir>,
+    trigger: &Trigger,
+) -> Result<bool, RunDirError> {
     match trigger {
         Trigger::Request => run.exists(REQUEST),
+        Trigger::Forced(forced) => Ok(force.is_some_and(|f| f.still_there(forced))),
         Trigger::Immediate(file) => {
             if !run.names(IMMEDIATE, file)? {
                 return Ok(false);

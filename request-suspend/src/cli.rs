@@ -48,6 +48,19 @@ pub struct Cli {
     #[arg(long, conflicts_with = "via_logind")]
     pub wait: bool,
 
+    /// Suspend even while suspend is blocked (lid closed in a bag, battery
+    /// critical): the watchers are still told and a wakeup event still
+    /// aborts the attempt, but the blocks are gone over, and the record
+    /// names them. Only root and members of the group suspend-force may
+    /// (RUN/force); anyone else is refused with exit 2. Needs --why.
+    #[arg(long, requires = "why", conflicts_with_all = ["via_logind", "wait"])]
+    pub force: bool,
+
+    /// With --force: the reason, recorded with the attempt (why=) and
+    /// shown by lsusctl history and status.
+    #[arg(long, value_name = "TEXT", requires = "force")]
+    pub why: Option<String>,
+
     /// Print nothing; the exit status tells.
     #[arg(short, long)]
     pub quiet: bool,

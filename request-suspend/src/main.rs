@@ -26,6 +26,9 @@ fn main() -> ExitCode {
     if cli.via_logind {
         return through_logind(&cli);
     }
+    if cli.force {
+        return forced(&cli);
+    }
     // Ctrl-C, SIGTERM, SIGHUP: withdraw the request, as --timeout does.
     if let Err(e) = interrupt::withdraw_on_signals(&cli.run_dir) {
         eprintln!("request-suspend: cannot set up signal handling: {e}");
@@ -63,6 +66,51 @@ fn main() -> ExitCode {
                 _ => "",
             };
             eprintln!("request-suspend: {e}{hint}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// `--force`: a forced request (doc/protocol.md §12).
+fn forced(cli: &Cli) -> ExitCode {
+    // Ctrl-C, SIGTERM, SIGHUP: withdraw it (from RUN/force).
+    let force_dir = cli.run_dir.join(lsus_proto::rundir::FORCE);
+    if let Err(e) = interrupt::withdraw_on_signals(&force_dir) {
+        eprintln!("request-suspend: cannot set up signal handling: {e}");
+        return ExitCode::from(EXIT_ERROR);
+    }
+    let options = RequestOptions {
+        timeout: cli.timeout,
+        when_unblocked: false,
+    };
+    let why = cli.why.as_deref().unwrap_or("?");
+    match libsus::request_suspend_forced_in(&cli.run_dir, why, &options) {
+        Ok(report) => {
+            if !cli.quiet {
+                let mut line = describe(&report, &cli.run_dir);
+                if !report.details.overrode.is_empty() {
+                    let names: Vec<String> = report
+                        .details
+                        .overrode
+                        .iter()
+                        .map(|n| n.to_string())
+                        .collect();
+                    line.push_str(&format!(" (forced over the block of {})", names.join(", ")));
+                }
+                println!("{line}");
+            }
+            if report.suspended() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_NOT_SUSPENDED)
+            }
+        }
+        Err(Error::ForceNotPermitted) => {
+            eprintln!("{}", Error::ForceNotPermitted);
+            ExitCode::from(EXIT_ERROR)
+        }
+        Err(e) => {
+            eprintln!("request-suspend: {e}");
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use inotify::{EventMask, Inotify, WatchMask};
+use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 /// An inotify watch on one directory.
@@ -29,6 +29,42 @@ impl DirWatch {
             inotify,
             buf: vec![0; 16 * 1024],
         })
+    }
+
+    /// Also watches `dir` (another directory) for the events in `mask`,
+    /// through the same queue. Returns the watch's descriptor, which
+    /// [`DirWatch::drain_from`] passes with each of its events.
+    pub fn add(&mut self, dir: &Path, mask: WatchMask) -> io::Result<WatchDescriptor> {
+        self.inotify.watches().add(dir, mask)
+    }
+
+    /// Stops watching what [`DirWatch::add`] added (a directory already
+    /// gone is not an error).
+    pub fn remove(&mut self, wd: WatchDescriptor) {
+        let _ = self.inotify.watches().remove(wd);
+    }
+
+    /// As [`DirWatch::drain`], with the descriptor of the watch each event
+    /// came from (`None` for a queue overflow).
+    pub fn drain_from(
+        &mut self,
+        mut f: impl FnMut(Option<&WatchDescriptor>, EventMask, Option<&OsStr>),
+    ) -> io::Result<usize> {
+        let mut count = 0;
+        loop {
+            match self.inotify.read_events(&mut self.buf) {
+                Ok(events) => {
+                    for e in events {
+                        count += 1;
+                        let wd = (!e.mask.contains(EventMask::Q_OVERFLOW)).then_some(&e.wd);
+                        f(wd, e.mask, e.name);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(count),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Waits until an event is queued or `timeout` passes (`None`: no

@@ -47,6 +47,16 @@ pub const STAGING: &str = ".staging";
 /// history): changes there wake no watcher of the run directory.
 pub const LOG_DIR: &str = "log";
 
+/// Subdirectory for forced requests (doc/protocol.md §12): mode 2770,
+/// owned by root and the group `suspend-force`, so that the kernel lets
+/// only root and that group's members create a file in it.
+pub const FORCE: &str = "force";
+/// In [`FORCE`]: exists = suspend once even over a block; holds the
+/// reason given, as text.
+pub const FORCE_REQUEST: &str = "request";
+/// The group whose members may force suspend (sysusers.d).
+pub const FORCE_GROUP: &str = "suspend-force";
+
 /// Returns the run directory to use: `flag` if given, else `$LSUSD_RUN_DIR`
 /// if set and not empty, else [`DEFAULT_RUN_DIR`].
 pub fn resolve(flag: Option<&Path>) -> PathBuf {

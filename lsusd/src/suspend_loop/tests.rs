@@ -501,3 +501,100 @@ fn a_blocker_is_timed_until_it_lets_go_in_the_history() {
         "{history}"
     );
 }
+
+// ----- forced requests (doc/protocol.md §12) ---------------------------------
+
+/// A rig that takes forced requests (RUN/force of this process's group).
+fn forcing_rig() -> Rig {
+    rig(Config {
+        force_gid: Some(nix::unistd::getegid().as_raw()),
+        ..Config::default()
+    })
+}
+
+/// A `flock -s -o RUN/disabled` child (a blocker lsusd can name: not this
+/// process), once it holds the lock.
+fn flock_blocker(dir: &std::path::Path) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("flock")
+        .args(["-s", "-o"])
+        .arg(dir.join("disabled"))
+        .args(["sh", "-c", "echo locked; exec cat >/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "locked\n");
+    child
+}
+
+fn force_request(r: &Rig, why: &str) {
+    std::fs::write(r.dir.join("force/request"), why).unwrap();
+}
+
+#[test]
+fn forced_request_goes_over_a_block_and_the_record_names_it() {
+    let mut r = forcing_rig();
+    let mut blocker = flock_blocker(&r.dir);
+    force_request(&r, "battery at 2 %\n");
+    let record = r.s.cycle().unwrap().unwrap();
+    assert!(matches!(record.outcome, Outcome::Suspended { .. }));
+    assert_eq!(r.sim.entered(), vec![SleepState::Mem]);
+    assert!(record.details.forced);
+    assert_eq!(record.details.why.as_deref(), Some("battery at 2 %"));
+    assert_eq!(record.details.overrode.len(), 1);
+    assert_eq!(record.details.overrode[0].pid, blocker.id());
+    assert!(!r.dir.join("force/request").exists());
+    // The blocker still holds its lock.
+    let f = std::fs::File::open(r.dir.join("disabled")).unwrap();
+    assert!(!lsus_proto::lock::try_lock(&f, lsus_proto::lock::LockKind::Exclusive).unwrap());
+    let _ = blocker.kill();
+    let _ = blocker.wait();
+}
+
+#[test]
+fn a_wakeup_event_still_aborts_a_forced_attempt() {
+    let mut r = forcing_rig();
+    let mut blocker = flock_blocker(&r.dir);
+    // Just before the count is written back (step 7) …
+    r.sim.on(SimStep::WriteCount, |k| k.wakeup_event());
+    force_request(&r, "lid");
+    let record = r.s.cycle().unwrap().unwrap();
+    assert_eq!(record.outcome, Outcome::WakeupEvent);
+    assert!(record.details.forced);
+    assert!(r.sim.entered().is_empty());
+    // … and while the watchers are told (after step 4).
+    let sim = r.sim.clone();
+    let w = r.watcher(move || sim.wakeup_event());
+    force_request(&r, "lid");
+    assert_eq!(r.s.cycle().unwrap().unwrap().outcome, Outcome::WakeupEvent);
+    w.join().unwrap();
+    assert!(r.sim.entered().is_empty());
+    let _ = blocker.kill();
+    let _ = blocker.wait();
+}
+
+#[test]
+fn a_request_left_in_force_from_before_is_never_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    std::fs::create_dir_all(dir.join("force")).unwrap();
+    std::fs::write(dir.join("force/request"), "old").unwrap();
+    let run = RunDir::create(&dir, 0o770).unwrap();
+    let cfg = Config {
+        force_gid: Some(nix::unistd::getegid().as_raw()),
+        ..Config::default()
+    };
+    let _s = Suspender::start(run, SimPower::new(), cfg, Stop::NEVER).unwrap();
+    assert!(!dir.join("force/request").exists());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("force"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o770);
+}
