@@ -104,11 +104,25 @@ impl Immediate {
     }
 }
 
-/// Opens (creating it if needed) `immediate` and refreshes its time
-/// stamps, so that lsusd's grace period for a young unlocked file starts
-/// now.
+/// The mode of an `immediate` this process owns: lsusd must open it to
+/// test its lock, and under its unit lsusd is root without capabilities,
+/// to which another user's file is open only through the "other" bits.
+/// (The run directory, 2770, keeps everybody else out anyway.)
+const MODE: u32 = 0o644;
+
+/// Opens (creating it if needed) `immediate`, makes one this process owns
+/// readable by lsusd ([`MODE`], whatever the umask took away), and
+/// refreshes its time stamps, so that lsusd's grace period for a young
+/// unlocked file starts now.
 fn open_touched(run: &RunDir) -> Result<File> {
-    let (file, _) = run.open_regular(IMMEDIATE, Access::READ, 0o644, false)?;
+    let (file, _) = run.open_regular(IMMEDIATE, Access::READ, MODE, false)?;
+    let st = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&file))
+        .map_err(|e| Error::io("cannot stat immediate", e.into()))?;
+    if st.st_uid == nix::unistd::geteuid().as_raw() && st.st_mode & 0o777 != MODE {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(MODE))
+            .map_err(|e| Error::io("cannot make immediate readable by lsusd", e))?;
+    }
     nix::sys::stat::futimens(
         std::os::fd::AsRawFd::as_raw_fd(&file),
         &nix::sys::time::TimeSpec::UTIME_NOW,
