@@ -257,6 +257,58 @@ fn the_old_watching_gets_one_zero_byte_then_two_more() {
     assert_eq!(now.len(), 0, "the new watching is empty");
 }
 
+/// The kernel rejecting the count written back (doc/protocol.md §2 step 7:
+/// a wakeup event since the read) on the host, with a real `EINVAL` from
+/// the kernel: while lsusd waits for a watcher (the count is read by then),
+/// the fake `power/wakeup_count` becomes a symbolic link to
+/// `/proc/self/clear_refs`, which for the writing process (lsusd) accepts
+/// only 1 to 5 and answers the fake count, 7, with EINVAL, changing
+/// nothing. lsusd must record `wakeup-event`, write no state, give the
+/// watcher its two zero bytes, and the requester must hear it.
+#[test]
+fn a_count_the_kernel_rejects_with_einval_is_a_wakeup_event() {
+    use std::io::{Read, Seek};
+    use std::os::fd::AsFd;
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let mut old = fs::File::open(env.path("watching")).unwrap();
+    lsus_proto::lock::lock(old.as_fd(), lsus_proto::lock::LockKind::Shared).unwrap();
+    let req = env.request_spawn();
+    env.wait_for("suspend imminent (the count is read)", DEADLINE, || {
+        old.metadata().is_ok_and(|m| m.len() == 1)
+    });
+    let count = env.sys.join("power/wakeup_count");
+    assert_eq!(fs::read_to_string(&count).unwrap(), "7\n");
+    fs::remove_file(&count).unwrap();
+    std::os::unix::fs::symlink("/proc/self/clear_refs", &count).unwrap();
+    let next = fs::File::open(env.path("watching-next")).unwrap();
+    lsus_proto::lock::lock(next.as_fd(), lsus_proto::lock::LockKind::Shared).unwrap();
+    lsus_proto::lock::unlock(old.as_fd()).unwrap();
+    let out = req.wait_with_output().unwrap();
+    let record = env.outcome().expect("an outcome record");
+    assert_eq!(
+        record.outcome.word(),
+        "wakeup-event",
+        "{record}\n{}",
+        env.dump()
+    );
+    assert_eq!(env.state(), "", "no state written after a rejected count");
+    assert_ne!(exit_code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("wakeup event"),
+        "request-suspend says why: {}",
+        text(&out)
+    );
+    old.rewind().unwrap();
+    let mut bytes = Vec::new();
+    old.read_to_end(&mut bytes).unwrap();
+    assert_eq!(
+        bytes,
+        [0u8, 0, 0],
+        "the old watching: imminent, then two zero bytes"
+    );
+}
+
 #[test]
 fn watcher_killed_with_sigkill_does_not_block_suspend() {
     let mut env = Env::new();
