@@ -62,7 +62,13 @@ while :; do
                 sleep 0.05
                 n=$((n + 1))
             done
-            say "rtc wakeup event: wakeup_count $c0 -> $(cat /sys/power/wakeup_count) (cycle $cycle)"
+            c1=$(cat /sys/power/wakeup_count)
+            # a wakeup event only when the kernel's count moved
+            if [ "$c1" != "$c0" ]; then
+                say "rtc wakeup event: wakeup_count $c0 -> $c1 (cycle $cycle)"
+            else
+                say "no rtc wakeup event: wakeup_count stayed $c0 for 5 s (cycle $cycle)"
+            fi
             # safety net: should lsusd wrongly suspend anyway, wake in 20 s
             # (the checks then fail) rather than sleep until the deadline
             echo +20 >/sys/class/rtc/rtc0/wakealarm
