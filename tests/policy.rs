@@ -331,3 +331,157 @@ fn force_is_refused_to_a_member_of_suspend_alone_by_the_kernel() {
     assert!(record.details.forced);
     assert_eq!(record.details.by, Some(65534));
 }
+
+// ----- 3. timed blocks ------------------------------------------------------------
+
+/// Reads the deadline `pid` declared in `RUN/until`.
+fn declared_deadline(env: &Env, pid: u32) -> Option<std::time::SystemTime> {
+    let text = std::fs::read_to_string(env.run.join(format!("until/{pid}"))).ok()?;
+    Some(
+        text.parse::<lsus_proto::until::Declaration>()
+            .ok()?
+            .deadline,
+    )
+}
+
+#[test]
+fn timed_block_of_a_stopped_holder_blocks_until_its_deadline_then_not() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let mut env = Env::new();
+    env.start_lsusd(&["--dry-run", "--dry-run-sleep", "0.1"]);
+    let holder = Reaped(
+        Command::new(harness::bin("lsusctl"))
+            .arg("--run-dir")
+            .arg(&env.run)
+            .args(["block", "--for", "4s", "--why", "timed"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = holder.0.id();
+    env.wait_for(
+        "lsusctl block --for declared its deadline",
+        harness::DEADLINE,
+        || declared_deadline(&env, pid).is_some() && disabled_is_locked(&env),
+    );
+    let deadline = declared_deadline(&env, pid).unwrap();
+    // Stopped: its own timer thread cannot let go.
+    kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).unwrap();
+    // Before the deadline it blocks, and lsusctl status shows the time left.
+    let status = text(&lsusctl(&env, &["status"]));
+    assert!(
+        status.contains("timed block: ") && status.contains(" s left"),
+        "{status}"
+    );
+    let out = env.request(&[]);
+    assert!(
+        std::time::SystemTime::now() < deadline,
+        "the machine was too slow to ask before the deadline"
+    );
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out), env.dump());
+    assert!(
+        text(&out).contains(&format!("blocked by PID {pid}")),
+        "{}",
+        text(&out)
+    );
+    // After it, a request suspends (dry run) over the block, which the
+    // stopped holder still holds.
+    env.wait_for("the deadline to pass", harness::DEADLINE, || {
+        std::time::SystemTime::now() > deadline
+    });
+    let out = env.request(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", text(&out), env.dump());
+    let record = env.outcome().unwrap();
+    assert_eq!(record.outcome, Outcome::DryRun { missing: vec![] });
+    assert_eq!(
+        record.details.expired,
+        vec![Named {
+            pid,
+            command: "lsusctl".into()
+        }]
+    );
+    assert!(!record.details.forced);
+    env.wait_log(
+        "lsusd",
+        &format!("timed block of PID {pid} (lsusctl) expired at"),
+        harness::DEADLINE,
+    );
+    assert!(
+        disabled_is_locked(&env),
+        "the stopped holder still holds it"
+    );
+    let status = text(&lsusctl(&env, &["status"]));
+    assert!(status.contains("timed block: expired"), "{status}");
+    // Woken, it lets go by itself (its timer's deadline has passed).
+    kill(Pid::from_raw(pid as i32), Signal::SIGCONT).unwrap();
+    env.wait_for("the holder lets go", harness::DEADLINE, || {
+        !disabled_is_locked(&env)
+    });
+    drop(holder);
+}
+
+#[test]
+fn a_stale_declaration_never_lets_lsusd_go_over_an_untimed_block() {
+    use std::os::unix::fs::MetadataExt;
+    let mut env = Env::new();
+    env.start_lsusd(&["--dry-run", "--dry-run-sleep", "0.1"]);
+    let blocker = flock_holder(&env, "-s", "disabled");
+    let pid = blocker.0.id();
+    let ino = std::fs::metadata(env.path("disabled")).unwrap().ino();
+    let start = lsus_proto::until::start_time(pid).unwrap();
+    let past = std::time::SystemTime::now() - Duration::from_secs(60);
+    // Left by an earlier process with the same PID (another start time),
+    // or for another `disabled`: both expired long ago.
+    for (start, ino) in [(start + 1, ino), (start, ino + 1)] {
+        let d = lsus_proto::until::Declaration {
+            deadline: past,
+            start,
+            ino,
+        };
+        std::fs::write(env.run.join(format!("until/{pid}")), d.to_string()).unwrap();
+        let out = env.request(&[]);
+        assert_eq!(out.status.code(), Some(1), "{}\n{}", text(&out), env.dump());
+    }
+    assert!(
+        !env.log("lsusd").contains("timed block of"),
+        "{}",
+        env.dump()
+    );
+    drop(blocker);
+}
+
+#[test]
+fn block_for_lets_go_at_the_deadline_while_the_guard_lives_or_at_drop() {
+    let mut env = Env::new();
+    env.start_lsusd(&["--dry-run", "--dry-run-sleep", "0.1"]);
+    let blocker = libsus::Blocker::open_in(&env.run).unwrap();
+    // The caller's thread keeps the guard (as if stuck) …
+    let timed = blocker.block_for(Duration::from_millis(500)).unwrap();
+    assert!(disabled_is_locked(&env));
+    assert!(env
+        .run
+        .join(format!("until/{}", std::process::id()))
+        .exists());
+    env.wait_for(
+        "the timed block to end by itself",
+        harness::DEADLINE,
+        || !disabled_is_locked(&env),
+    );
+    assert!(timed.is_over());
+    assert!(!env
+        .run
+        .join(format!("until/{}", std::process::id()))
+        .exists());
+    drop(timed);
+    // … or drops it first.
+    let timed = blocker.block_for(Duration::from_secs(3600)).unwrap();
+    assert!(disabled_is_locked(&env));
+    drop(timed);
+    assert!(!disabled_is_locked(&env));
+    assert!(!env
+        .run
+        .join(format!("until/{}", std::process::id()))
+        .exists());
+}

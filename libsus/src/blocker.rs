@@ -28,6 +28,8 @@ use crate::{open_run_dir, Error, Result};
 #[derive(Debug)]
 pub struct Blocker {
     file: File,
+    /// The run directory, for [`Blocker::block_for`].
+    dir: std::path::PathBuf,
     // Guards alive: the lock is per open file, so only the last one unlocks.
     guards: std::cell::Cell<usize>,
 }
@@ -70,6 +72,7 @@ impl Blocker {
             })?;
         Ok(Blocker {
             file,
+            dir: dir.to_path_buf(),
             guards: std::cell::Cell::new(0),
         })
     }
@@ -138,5 +141,137 @@ impl Drop for BlockGuard<'_> {
 impl std::os::fd::AsFd for Blocker {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         std::os::fd::AsFd::as_fd(&self.file)
+    }
+}
+
+/// A block that ends by itself at its deadline ([`Blocker::block_for`]).
+///
+/// The lock is held through an open file of its own; a timer thread lets
+/// go of it at the deadline, or when the guard is dropped, whichever comes
+/// first. Since a stopped process (SIGSTOP) cannot run that thread either,
+/// the deadline is also declared to lsusd in `RUN/until/PID`
+/// (doc/protocol.md §13), and lsusd goes over the block once it has passed.
+#[derive(Debug)]
+#[must_use = "the block ends as soon as the guard is dropped"]
+pub struct TimedBlock {
+    deadline: std::time::SystemTime,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    timer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TimedBlock {
+    /// Returns when the block ends (or ended) by itself.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let blocker = libsus::Blocker::open()?;
+    /// let block = blocker.block_for(Duration::from_secs(30))?;
+    /// println!("awake until {:?}", block.deadline());
+    /// # Ok::<(), libsus::Error>(())
+    /// ```
+    pub fn deadline(&self) -> std::time::SystemTime {
+        self.deadline
+    }
+
+    /// Returns true once the block has ended (the deadline passed).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let blocker = libsus::Blocker::open()?;
+    /// let block = blocker.block_for(Duration::from_secs(1))?;
+    /// std::thread::sleep(Duration::from_secs(2));
+    /// assert!(block.is_over());
+    /// # Ok::<(), libsus::Error>(())
+    /// ```
+    pub fn is_over(&self) -> bool {
+        self.timer.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+impl Drop for TimedBlock {
+    fn drop(&mut self) {
+        // Disconnecting the channel wakes the timer, which lets go.
+        drop(self.stop.take());
+        if let Some(t) = self.timer.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Returns `/proc/self/stat`'s start time of this process.
+fn own_start_time() -> Result<u64> {
+    lsus_proto::until::start_time(std::process::id())
+        .ok_or_else(|| Error::Protocol("cannot read /proc/self/stat".into()))
+}
+
+impl Blocker {
+    /// Blocks suspend for `duration` at most: returns a guard that lets go
+    /// when dropped or at the deadline, whichever comes first, even if the
+    /// calling thread is stuck (a timer thread lets go), and even if the
+    /// whole process is stopped (lsusd reads the deadline declared in
+    /// `RUN/until`, doc/protocol.md §13). Independent of this blocker's
+    /// [`Blocker::block`]: the timed block has an open file of its own.
+    /// One timed block per process at a time: a process that holds two
+    /// locks on `disabled` is never gone over by lsusd.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let blocker = libsus::Blocker::open()?;
+    /// let _awake = blocker.block_for(Duration::from_secs(30))?;
+    /// // suspend cannot start for 30 s, or until `_awake` is dropped
+    /// # Ok::<(), libsus::Error>(())
+    /// ```
+    pub fn block_for(&self, duration: std::time::Duration) -> Result<TimedBlock> {
+        use lsus_proto::until::{Declaration, UNTIL_DIR};
+        use std::os::unix::fs::MetadataExt;
+        let run = open_run_dir(&self.dir)?;
+        let file = run.open_file(DISABLED, Access::READ, None, false)?;
+        let deadline = std::time::SystemTime::now()
+            .checked_add(duration)
+            .ok_or_else(|| Error::Protocol(format!("a duration too long: {duration:?}")))?;
+        let until = run.subdir(UNTIL_DIR, None)?;
+        let ino = file
+            .metadata()
+            .map_err(|e| Error::io("cannot stat disabled", e))?
+            .ino();
+        let name = std::process::id().to_string();
+        let tmp = format!(".{name}.tmp");
+        let declared = Declaration {
+            deadline,
+            start: own_start_time()?,
+            ino,
+        };
+        lock::lock_retrying(&file, LockKind::Shared)
+            .map_err(|e| Error::io("cannot lock disabled", e))?;
+        let write = || -> Result<()> {
+            let mut f = until.open_file(&tmp, Access::WRITE, Some(0o644), true)?;
+            std::io::Write::write_all(&mut f, declared.to_string().as_bytes())
+                .map_err(|e| Error::io("cannot write the declaration", e))?;
+            until.rename(&tmp, &name)?;
+            Ok(())
+        };
+        if let Err(e) = write() {
+            let _ = until.remove(&tmp);
+            return Err(e);
+        }
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let timer = std::thread::Builder::new()
+            .name("libsus-timed-block".into())
+            .spawn(move || {
+                // A message never comes: a disconnect (the guard dropped)
+                // or the deadline ends the wait.
+                let left = deadline
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default();
+                let _ = stopped.recv_timeout(left);
+                let _ = until.remove(&name);
+                drop(file); // the lock goes with the last descriptor
+            })
+            .map_err(|e| Error::io("cannot start the timer thread", e))?;
+        Ok(TimedBlock {
+            deadline,
+            stop: Some(stop),
+            timer: Some(timer),
+        })
     }
 }

@@ -35,7 +35,7 @@ mod wake_alarm;
 mod wake_event;
 mod watcher;
 
-pub use blocker::{BlockGuard, Blocker};
+pub use blocker::{BlockGuard, Blocker, TimedBlock};
 pub use error::{Error, Result};
 pub use immediate::{Immediate, ImmediateGuard};
 pub use lsus_proto::outcome::Outcome;

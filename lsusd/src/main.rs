@@ -7,6 +7,7 @@ mod history;
 mod metrics;
 mod reasons;
 mod suspend_loop;
+mod timed;
 mod trigger;
 mod watchers;
 

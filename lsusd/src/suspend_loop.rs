@@ -176,6 +176,8 @@ pub struct Suspender<P: Power> {
     metrics: Option<Metrics>,
     /// `RUN/force`, when forced requests are taken.
     force: Option<ForceDir>,
+    /// `RUN/until`, the timed blocks' declarations (§13).
+    until: Option<RunDir>,
 }
 
 /// How the loop learns that it should end.
@@ -237,6 +239,13 @@ impl<P: Power> Suspender<P> {
             }
             None => None,
         };
+        let until = match crate::timed::setup(&run) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                tracing::warn!("{e}; timed blocks are not gone over at their deadline");
+                None
+            }
+        };
         let mut s = Suspender {
             run,
             power,
@@ -251,6 +260,7 @@ impl<P: Power> Suspender<P> {
             last_resume: None,
             metrics,
             force,
+            until,
         };
         if let Some(m) = &mut s.metrics {
             m.write();
@@ -310,7 +320,13 @@ impl<P: Power> Suspender<P> {
             details.why = Some(forced.why.clone());
             details.by = Some(forced.uid);
         }
-        let blocked = self.blocked()?;
+        let mut blocked = self.blocked()?;
+        if let (Some(pids), false) = (&blocked, details.forced) {
+            if let Some(timed) = self.expired_timed(pids) {
+                self.over_expired(&timed, &mut details);
+                blocked = None;
+            }
+        }
         if let (Some(pids), true) = (&blocked, details.forced) {
             tracing::warn!(
                 "forced request by UID {} ({}): going over the block of {}",
@@ -427,6 +443,8 @@ impl<P: Power> Suspender<P> {
                 // Over the block: `disabled` is not ours to hold around
                 // the write; its holders are named in the record.
                 add_overrode(&mut details.overrode, &pids);
+            } else if let Some(timed) = self.expired_timed(&pids) {
+                self.over_expired(&timed, details);
             } else {
                 self.held.saw(&pids, boot_time(), watchers::comm);
                 details.locker = self.blocked_details(&pids).locker;
@@ -650,6 +668,43 @@ impl<P: Power> Suspender<P> {
         Ok(record)
     }
 
+    /// When every holder `pids` of `disabled` is a timed block whose
+    /// deadline has passed (§13), returns them.
+    fn expired_timed(&self, pids: &[u32]) -> Option<Vec<crate::timed::Timed>> {
+        let until = self.until.as_ref()?;
+        let meta = self.disabled.metadata().ok()?;
+        let timed = crate::timed::all_timed(until, meta.dev(), meta.ino(), pids)?;
+        let now = SystemTime::now();
+        timed
+            .iter()
+            .all(|t| t.declared.deadline <= now)
+            .then_some(timed)
+    }
+
+    /// Logs and records going over expired timed blocks.
+    fn over_expired(&self, timed: &[crate::timed::Timed], details: &mut Details) {
+        for t in timed {
+            if details.expired.iter().any(|n| n.pid == t.pid) {
+                continue;
+            }
+            let command = watchers::comm(t.pid);
+            tracing::info!(
+                "timed block of PID {} ({command}) expired at {:.3} (seconds since the epoch); \
+                 going over it",
+                t.pid,
+                t.declared
+                    .deadline
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64()
+            );
+            details.expired.push(Named {
+                pid: t.pid,
+                command,
+            });
+        }
+    }
+
     /// Makes `RUN/force` again when it was removed or replaced, and
     /// watches the new one.
     fn repair_force(&mut self) -> Result<(), LoopError> {
@@ -780,11 +835,37 @@ impl<P: Power> Suspender<P> {
             }
             // With several blockers, a look at /proc/locks each second
             // times each one; the last one's release ends the wait.
-            let timeout = if self.held.len() > 1 {
+            let mut timeout = if self.held.len() > 1 {
                 PollTimeout::from(1000u16)
             } else {
                 PollTimeout::NONE
             };
+            // Timed blocks (§13): wake up when the last one expires.
+            let pids = self.blockers();
+            if let Some(until) = &self.until {
+                let meta = self.disabled.metadata().map_err(|e| self.lock_error(e))?;
+                if let Some(timed) = crate::timed::all_timed(until, meta.dev(), meta.ino(), &pids) {
+                    let left = crate::timed::last_deadline(&timed)
+                        .and_then(|d| d.duration_since(SystemTime::now()).ok())
+                        .unwrap_or_default();
+                    if left.is_zero() {
+                        tracing::info!("the timed blocks have expired: no longer waiting for them");
+                        cancel.store(true, Ordering::SeqCst);
+                        stop_helper(&helper, &done_rx);
+                        let _ = helper.join();
+                        ended.extend(self.held.let_go(&[], boot_time()));
+                        self.end_hold(seq, ended);
+                        return Ok(true);
+                    }
+                    let ms = u16::try_from(left.as_millis().saturating_add(1)).unwrap_or(u16::MAX);
+                    let t = PollTimeout::from(ms);
+                    timeout = if timeout == PollTimeout::NONE {
+                        t
+                    } else {
+                        timeout.min(t)
+                    };
+                }
+            }
             let mut fds = vec![
                 PollFd::new(done_rx.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.events.as_fd(), PollFlags::POLLIN),

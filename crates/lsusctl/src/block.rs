@@ -41,15 +41,29 @@ fn set(sig: Signal, handler: SigHandler) -> nix::Result<SigAction> {
 
 /// Runs `command` with suspend blocked on the run directory `dir`;
 /// returns the exit code for lsusctl (the command's own where it has one).
-pub fn run(dir: &std::path::Path, command: &[OsString]) -> Result<u8, Error> {
+pub fn run(
+    dir: &std::path::Path,
+    command: &[OsString],
+    for_: Option<std::time::Duration>,
+) -> Result<u8, Error> {
     let (run, _) = open_checked(dir)?;
     drop(run);
+    let blocker = libsus::Blocker::open_in(dir)?;
+    if command.is_empty() {
+        let Some(span) = for_ else {
+            return Ok(EXIT_FAILURE);
+        };
+        return block_for(&blocker, span);
+    }
     let Some((program, args)) = command.split_first() else {
         return Ok(EXIT_FAILURE);
     };
-    let blocker = libsus::Blocker::open_in(dir)?;
-    // Waits while a suspend is being entered: CMD starts on an awake machine.
-    let guard = blocker.block()?;
+    // Waits while a suspend is being entered: CMD starts on an awake
+    // machine. A timed block (--for) lets go by itself at its deadline.
+    let (guard, timed) = match for_ {
+        Some(span) => (None, Some(blocker.block_for(span)?)),
+        None => (Some(blocker.block()?), None),
+    };
 
     let sigs = [
         Signal::SIGINT,
@@ -117,5 +131,24 @@ pub fn run(dir: &std::path::Path, command: &[OsString]) -> Result<u8, Error> {
     };
     // Only now, with the command gone, may the machine sleep.
     drop(guard);
+    drop(timed);
     Ok(code)
+}
+
+/// `--for SPAN` without a command: blocks until the deadline, or until
+/// SIGINT, SIGTERM or SIGHUP (exit 0 either way).
+fn block_for(blocker: &libsus::Blocker, span: std::time::Duration) -> Result<u8, Error> {
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set(sig, SigHandler::Handler(on_signal)).map_err(|e| Error::Io {
+            what: "cannot set up signal handling".into(),
+            source: e.into(),
+        })?;
+    }
+    let timed = blocker.block_for(span)?;
+    while !timed.is_over() && PASS_ON.load(Ordering::SeqCst) == 0 {
+        // The end of the timer thread, or a signal, is seen within 50 ms.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    drop(timed);
+    Ok(0)
 }

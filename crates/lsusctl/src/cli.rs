@@ -78,15 +78,25 @@ pub enum Command {
     /// machine has resumed before starting CMD. Exits with CMD's status,
     /// 128+N when a signal N ended it, 127 when it was not found, 126 when
     /// it could not be run. SIGTERM and SIGHUP are passed on to CMD.
+    ///
+    /// With --for SPAN the block ends by itself after SPAN (30s, 10m, 2h)
+    /// even if CMD goes on, and without CMD it lasts SPAN or until
+    /// interrupted (exit 0). lsusd knows the deadline (RUN/until), so the
+    /// block ends then even if lsusctl is stopped; `lsusctl status` shows
+    /// the time left.
     Block {
         /// Why suspend is blocked; `lsusctl status` shows it.
         #[arg(long, value_name = "TEXT")]
         why: Option<String>,
 
+        /// Block for this long at most (90s, 30m, 2h; plain seconds).
+        #[arg(long = "for", value_name = "SPAN", value_parser = lsus_proto::args::span)]
+        for_: Option<std::time::Duration>,
+
         /// The command and its arguments.
         #[arg(
             value_name = "CMD",
-            required = true,
+            required_unless_present = "for_",
             trailing_var_arg = true,
             allow_hyphen_values = true
         )]
@@ -178,7 +188,7 @@ mod tests {
             "lsusctl", "block", "--why", "backup", "--", "rsync", "-a", "--why", "x",
         ])
         .unwrap();
-        let Command::Block { why, command } = cli.command else {
+        let Command::Block { why, command, .. } = cli.command else {
             panic!("not block");
         };
         assert_eq!(why.as_deref(), Some("backup"));

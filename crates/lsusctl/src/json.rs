@@ -87,6 +87,9 @@ struct HolderJson<'a> {
     why: Option<&'a str>,
     mode: &'static str,
     locker_pid: Option<u32>,
+    /// A timed block's seconds left (doc/protocol.md §13).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_millis")]
+    timed_left: Option<f64>,
 }
 
 fn holders(hs: &[Holder]) -> Vec<HolderJson<'_>> {
@@ -100,6 +103,7 @@ fn holders(hs: &[Holder]) -> Vec<HolderJson<'_>> {
             why: h.why.as_deref(),
             mode: if h.exclusive { "exclusive" } else { "shared" },
             locker_pid: h.locker,
+            timed_left: h.timed_left.map(|d| d.as_secs_f64()),
         })
         .collect()
 }
@@ -373,6 +377,8 @@ pub struct RecordJson<'a> {
     by: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     overrode: Vec<NamedJson<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    expired: Vec<NamedJson<'a>>,
 }
 
 /// A process of `tardy` or `overrode`: `{pid, command}`.
@@ -420,6 +426,7 @@ impl<'a> RecordJson<'a> {
             why,
             by,
             overrode,
+            expired,
         } = &r.details;
         RecordJson {
             version: None,
@@ -467,6 +474,7 @@ impl<'a> RecordJson<'a> {
             why: why.as_deref(),
             by: *by,
             overrode: named(overrode),
+            expired: named(expired),
         }
     }
 }

@@ -65,7 +65,11 @@ fn try_main(cli: Cli) -> Result<u8, Error> {
                 print(&status::text(&report))
             }
         }
-        Command::Block { why: _, command } => block::run(&dir, &command),
+        Command::Block {
+            why: _,
+            for_,
+            command,
+        } => block::run(&dir, &command, for_),
         Command::Watch { json, follow } => watch::run(&dir, json, follow),
         Command::History {
             json,

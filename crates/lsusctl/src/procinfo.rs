@@ -33,6 +33,9 @@ pub struct Holder {
     /// The process has exited and its lock lives on in a process whose
     /// descriptors this user may not read (`proclocks::hidden_keepers`).
     pub kept_hidden: bool,
+    /// For a timed block (doc/protocol.md §13) with a valid declaration:
+    /// the time left until its deadline (zero once it has passed).
+    pub timed_left: Option<std::time::Duration>,
 }
 
 impl Holder {
@@ -61,6 +64,7 @@ impl Holder {
             cmdline,
             why,
             kept_hidden: false,
+            timed_left: None,
         }
     }
 

@@ -153,12 +153,45 @@ fn helper<S: std::str::FromStr>(
     Ok(Helper::Running { pid, status })
 }
 
+/// Fills in the time left of each blocker that declared a deadline in
+/// `RUN/until` (doc/protocol.md §13) that lsusd would accept.
+fn timed_left(run: &RunDir, blockers: &mut [Holder]) {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(until) = run.subdir(lsus_proto::until::UNTIL_DIR, None) else {
+        return;
+    };
+    let Ok(Some(disabled)) = run.stat(DISABLED) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    let lockers: Vec<u32> = blockers.iter().map(|h| h.locker.unwrap_or(h.pid)).collect();
+    for h in blockers.iter_mut() {
+        let Ok(file) = until.open_file(&h.pid.to_string(), Access::READ, None, false) else {
+            continue;
+        };
+        let Ok(meta) = file.metadata() else { continue };
+        let mut text = String::new();
+        if !meta.is_file() || file.take(256).read_to_string(&mut text).is_err() {
+            continue;
+        }
+        let Ok(declared) = text.parse::<lsus_proto::until::Declaration>() else {
+            continue;
+        };
+        let count = lockers.iter().filter(|&&p| p == h.pid).count();
+        if declared.valid_for(h.pid, meta.uid(), disabled.st_ino, count) {
+            h.timed_left = Some(declared.left(now));
+        }
+    }
+}
+
 /// Gathers the report for the run directory `dir`.
 pub fn gather(dir: &std::path::Path, last: usize) -> Result<Report, Error> {
     let (run, lsusd) = open_checked(dir)?;
     let locks = procinfo::holders(&run, DISABLED)?;
     let entering = locks.iter().any(|h| h.exclusive);
-    let blockers: Vec<Holder> = locks.into_iter().filter(|h| !h.exclusive).collect();
+    let mut blockers: Vec<Holder> = locks.into_iter().filter(|h| !h.exclusive).collect();
+    timed_left(&run, &mut blockers);
     let watching = run.stat(WATCHING)?;
     let in_progress = watching.is_some_and(|st| st.st_size > 0);
     // The byte of "suspend imminent" is the last write to `watching`.
@@ -267,6 +300,20 @@ pub fn text(r: &Report) -> String {
             );
             if let Some(why) = &h.why {
                 let _ = writeln!(out, "  {:11} why: {why}", "");
+            }
+            match h.timed_left {
+                Some(left) if !left.is_zero() => {
+                    let _ = writeln!(
+                        out,
+                        "  {:11} timed block: {:.0} s left",
+                        "",
+                        left.as_secs_f64().ceil()
+                    );
+                }
+                Some(_) => {
+                    let _ = writeln!(out, "  {:11} timed block: expired (lsusd goes over it)", "");
+                }
+                None => {}
             }
             for name in r.stands_for.get(&h.pid).into_iter().flatten() {
                 let _ = writeln!(out, "  {:11} blocked by {name}", "");
@@ -514,6 +561,7 @@ mod tests {
                 cmdline: Some("sh /scenarios/blocker.sh blocker".into()),
                 why: None,
                 kept_hidden: false,
+                timed_left: None,
             }],
             entering: false,
             in_progress: false,

@@ -34,4 +34,5 @@ pub mod proclocks;
 pub mod registration;
 pub mod rundir;
 pub mod status;
+pub mod until;
 pub mod wakealarm;

@@ -256,6 +256,9 @@ pub struct Details {
     /// `overrode=`: the holders of `disabled` a forced request went over,
     /// as `PID:command`.
     pub overrode: Vec<Named>,
+    /// `expired=`: the timed blocks (doc/protocol.md §13) whose deadline
+    /// had passed and that lsusd went over, as `PID:command`.
+    pub expired: Vec<Named>,
 }
 
 /// Returns `s` fit for a record value: whitespace, control characters
@@ -345,6 +348,9 @@ impl Details {
         if !self.overrode.is_empty() {
             write!(f, " overrode={}", named_list(&self.overrode))?;
         }
+        if !self.expired.is_empty() {
+            write!(f, " expired={}", named_list(&self.expired))?;
+        }
         Ok(())
     }
 
@@ -377,6 +383,7 @@ impl Details {
             "why" => self.why = Some(value.to_string()),
             "by" => self.by = value.parse().ok(),
             "overrode" => self.overrode = parse_named(value),
+            "expired" => self.expired = parse_named(value),
             "held" => {
                 self.held = value
                     .split(',')
@@ -446,6 +453,13 @@ impl fmt::Display for Details {
         if !self.overrode.is_empty() {
             let names: Vec<String> = self.overrode.iter().map(Named::to_string).collect();
             parts.push(format!("over the block of {}", names.join(", ")));
+        }
+        if !self.expired.is_empty() {
+            let names: Vec<String> = self.expired.iter().map(Named::to_string).collect();
+            parts.push(format!(
+                "over the expired timed block of {}",
+                names.join(", ")
+            ));
         }
         match &self.tardy {
             Some(t) if t.is_empty() => {

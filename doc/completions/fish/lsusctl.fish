@@ -37,6 +37,7 @@ complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l run-dir -d 'R
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -l json -d 'One JSON object instead of text; its first key is "version": 1'
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand block" -l why -d 'Why suspend is blocked; `lsusctl status` shows it' -r
+complete -c lsusctl -n "__fish_lsusctl_using_subcommand block" -l for -d 'Block for this long at most (90s, 30m, 2h; plain seconds)' -r
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand block" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand block" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c lsusctl -n "__fish_lsusctl_using_subcommand watch" -l run-dir -d 'Run directory of lsusd [default: /run/suspend]' -r -F
