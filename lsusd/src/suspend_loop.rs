@@ -178,6 +178,9 @@ pub struct Suspender<P: Power> {
     force: Option<ForceDir>,
     /// `RUN/until`, the timed blocks' declarations (§13).
     until: Option<RunDir>,
+    /// The wait for blockers ended for a request made after the timed
+    /// blocks expired: it is not dropped.
+    keep_request: bool,
 }
 
 /// How the loop learns that it should end.
@@ -261,6 +264,7 @@ impl<P: Power> Suspender<P> {
             metrics,
             force,
             until,
+            keep_request: false,
         };
         if let Some(m) = &mut s.metrics {
             m.write();
@@ -346,8 +350,11 @@ impl<P: Power> Suspender<P> {
             // The requester's answer comes now, not when the blockers leave.
             let record = self.record(Outcome::Blocked { pids }, details)?;
             let gone = self.wait_for_blockers(record.seq)?;
-            // 1. (next round) The request is dropped, not kept pending.
-            self.remove_request()?;
+            // 1. (next round) The request is dropped, not kept pending;
+            // except one made after the timed blocks expired (§13).
+            if !std::mem::take(&mut self.keep_request) {
+                self.remove_request()?;
+            }
             return Ok(gone.then_some(record));
         }
 
@@ -913,6 +920,19 @@ impl<P: Power> Suspender<P> {
                 })
                 .map_err(LoopError::Watch)?;
             if asked && self.run.exists(REQUEST)? {
+                // Made after the timed blocks expired: honoured (§13).
+                if self.expired_timed(&self.blockers()).is_some() {
+                    tracing::info!(
+                        "the timed blocks have expired: a new request ends the wait for them"
+                    );
+                    cancel.store(true, Ordering::SeqCst);
+                    stop_helper(&helper, &done_rx);
+                    let _ = helper.join();
+                    ended.extend(self.held.let_go(&[], boot_time()));
+                    self.end_hold(seq, ended);
+                    self.keep_request = true;
+                    return Ok(true);
+                }
                 if let Some(pids) = self.blocked_while_waiting()? {
                     let details = self.blocked_details(&pids);
                     tracing::info!(
