@@ -414,10 +414,13 @@ fn logind_or_the_bus_going_away_keeps_the_last_state_and_never_ends_lsus_logind(
     assert!(blocked(&env), "the last known state stays in force");
     assert!(env.exited(1).is_none(), "lsus-logind ended\n{}", env.dump());
 
-    // SIGTERM: a clean end, the status file gone, the lock with it.
+    // SIGTERM: a clean end, the status and PID files gone, the lock with
+    // them.
+    assert!(env.path("lsus-logind.pid").exists());
     let status = env.stop(1);
     assert!(status.success(), "{status:?}\n{}", env.dump());
     assert!(!env.path("lsus-logind.status").exists());
+    assert!(!env.path("lsus-logind.pid").exists(), "{}", env.dump());
     assert!(!blocked(&env));
 }
 

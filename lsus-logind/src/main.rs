@@ -50,7 +50,9 @@ fn try_main(cli: &Cli) -> Result<(), Fatal> {
         .map_err(|e| format!("cannot set up signal handling: {e}"))?;
     let dir = rundir::resolve(cli.run_dir.as_deref());
     let run = RunDir::open(&dir).map_err(|e| format!("{e} (is lsusd running?)"))?;
-    let _instance = InstanceLock::acquire(&run, LSUS_LOGIND)?;
+    // Its PID file goes when it stops, as lsused's and wakealarmd's do
+    // (doc/protocol.md §1.8).
+    let _instance = InstanceLock::acquire(&run, LSUS_LOGIND)?.remove_on_drop(&run, LSUS_LOGIND)?;
     let hold = Arc::new(Mutex::new(Hold::new(run)));
 
     // A panic in the D-Bus thread must not leave a daemon that holds
