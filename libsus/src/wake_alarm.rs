@@ -13,7 +13,7 @@
 //! for the alarm.
 //!
 //! wakealarmd keeps no alarms across its own restart (it is restarted with
-//! lsusd under systemd: `BindsTo=lsusd.service`): the connection ends. An
+//! lsusd under systemd: `Requires=lsusd.service`): the connection ends. An
 //! end of the connection while the alarm is not due is wakealarmd's way of
 //! saying "reconnect": [`WakeAlarm`] then connects again, waiting up to
 //! [`WakeAlarm::set_reconnect_timeout`] ([`RECONNECT_TIMEOUT`], 60 s, by
