@@ -586,6 +586,60 @@ fn a_wake_alarm_survives_a_restart_of_wakealarmd() {
     assert_eq!(reconnects, 1);
 }
 
+/// alarm_test --reconnect SECS (libsus's `WakeAlarm::set_reconnect_timeout`,
+/// used by the systemd guest's restart scenario, where a restart may take
+/// longer than libsus's 60 s): 0 ends the client when wakealarmd stops; a
+/// window lets it follow a restart, set its time again and say so after
+/// `Now`.
+#[test]
+fn alarm_test_reconnect_option() {
+    let _t = timing_lock();
+    let mut env = Env::new();
+    start(&mut env);
+    env.spawn("alarm_test", &["--hold", "0", "--reconnect", "0", "600"]);
+    let gone = env.daemons.len() - 1;
+    env.spawn("alarm_test", &["--hold", "0", "--reconnect", "30", "3"]);
+    let kept = env.daemons.len() - 1;
+    env.wait_for("both alarms pending", DEADLINE, || {
+        fs::read_to_string(env.path("wakealarmd.status")).is_ok_and(|s| s.contains("pending=2"))
+    });
+    let i = wakealarmd_index(&env);
+    env.stop(i);
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = env.exited(gone) {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alarm_test --reconnect 0 still runs\n{}",
+            env.dump()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(!status.success(), "{status:?}\n{}", env.dump());
+    assert!(
+        env.log_count("alarm_test", "alarm_test: wakealarmd closed") == 1,
+        "{}",
+        env.dump()
+    );
+    env.start_socket_daemon("wakealarmd", "wakealarm", &[]);
+    env.wait_log(
+        "alarm_test",
+        "(wakealarmd restarted: connected again 1 times, the alarm set again)",
+        DEADLINE,
+    );
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(status) = env.exited(kept) {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", env.dump());
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success(), "{status:?}\n{}", env.dump());
+}
+
 /// Raises this process's descriptor limit so it can hold `n` sockets.
 fn allow_descriptors(n: u64) {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};

@@ -10,6 +10,7 @@
 //! request-suspend          # the RTC wakes the machine 2 s early
 //!                          # Now / Hold off suspend for 5 s... / OK - done
 //! alarm_test --repeat 0 --hold 0 5   # every 5 s, forever
+//! alarm_test --reconnect 300 90      # waits up to 300 s for a restarted wakealarmd
 //! ```
 
 use std::path::PathBuf;
@@ -38,6 +39,12 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 1)]
     repeat: u64,
 
+    /// How long to wait for a new wakealarmd when the connection ends
+    /// before the alarm is due (libsus's `WakeAlarm::set_reconnect_timeout`;
+    /// 0: never reconnect) [default: libsus's, 60].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=lsus_examples::MAX_SECS))]
+    reconnect: Option<u64>,
+
     /// How far ahead the alarm is set.
     #[arg(value_parser = clap::value_parser!(u64).range(0..=lsus_examples::MAX_SECS))]
     seconds: u64,
@@ -63,10 +70,16 @@ fn run(cli: &Cli) -> libsus::Result<()> {
                 a.set(when)?;
                 a
             }
-            None => alarm.insert(match &cli.run_dir {
-                Some(dir) => WakeAlarm::new_in(dir, when)?,
-                None => WakeAlarm::new(when)?,
-            }),
+            None => {
+                let a = alarm.insert(match &cli.run_dir {
+                    Some(dir) => WakeAlarm::new_in(dir, when)?,
+                    None => WakeAlarm::new(when)?,
+                });
+                if let Some(secs) = cli.reconnect {
+                    a.set_reconnect_timeout(Duration::from_secs(secs));
+                }
+                a
+            }
         };
         say(&format!(
             "Alarm set for {} (in {} s)",
@@ -75,6 +88,12 @@ fn run(cli: &Cli) -> libsus::Result<()> {
         ));
         a.wait()?;
         say("Now");
+        if a.reconnects() > 0 {
+            say(&format!(
+                "(wakealarmd restarted: connected again {} times, the alarm set again)",
+                a.reconnects()
+            ));
+        }
         // The alarm is due: while we keep it, suspend stays blocked.
         say(&format!("Hold off suspend for {} s...", cli.hold));
         std::thread::sleep(Duration::from_secs(cli.hold));
