@@ -13,6 +13,14 @@
 #   read-disabled read one byte of RUN/disabled: aborts the attempt (doc/protocol.md §1.1, Abort)
 #   rtc-event     make a real wakeup event: program the RTC to fire 1 s ahead
 #                 and wait until the kernel's wakeup_count has moved on
+#   rtc-wake N    program the RTC to wake the machine N s from now, then be
+#                 ready: the wake source of a suspend that slow steps (a
+#                 systemd unit, logind) come before, armed only once the
+#                 attempt is imminent, so N can be short
+#   hold          hold the attempt at "imminent" (never ready) until the file
+#                 $LSUS_LOG_DIR/watcher.go exists (removed then), or until
+#                 the watching file it holds is not at its name any more (a
+#                 new lsusd ended the attempt: doc/protocol.md §2, start-up)
 RUN=${1:-/run/suspend}
 L=${LSUS_LOG_DIR:-/tmp/lsus}
 now() { cut -d' ' -f1 /proc/uptime; }
@@ -72,6 +80,18 @@ while :; do
             # safety net: should lsusd wrongly suspend anyway, wake in 20 s
             # (the checks then fail) rather than sleep until the deadline
             echo +20 >/sys/class/rtc/rtc0/wakealarm
+            ;;
+        rtc-wake\ *)
+            echo 0 >/sys/class/rtc/rtc0/wakealarm
+            echo "+${action#rtc-wake }" >/sys/class/rtc/rtc0/wakealarm
+            say "rtc armed +${action#rtc-wake } s (cycle $cycle)"
+            ;;
+        hold)
+            say "holding (cycle $cycle)"
+            held=$(ino_fd 3)
+            while [ ! -e "$L/watcher.go" ] && [ "$(ino_path "$RUN/watching")" = "$held" ]; do sleep 0.05; done
+            rm -f "$L/watcher.go"
+            say "let go (cycle $cycle)"
             ;;
         *) ;;
     esac

@@ -188,6 +188,8 @@ sleep_monitor() {
 suspend_unit_mark() { SU_CUR=$(journal_mark "suspend unit mark"); }
 # su_journal: the messages about systemd-suspend.service since the mark
 su_journal() { journalctl -q --no-pager -o cat --cursor="$SU_CUR" -u systemd-suspend.service; }
+# su_journal_has PATTERN: one of those messages matches the extended regex
+su_journal_has() { su_journal | grep -Eq -- "$1"; }
 # suspend_unit_done: systemd-suspend.service has run and stopped since
 # suspend_unit_mark (a oneshot: systemd logs "Deactivated successfully"
 # after success, "Failed with result" after a refused attempt)

@@ -1,4 +1,4 @@
-# Scenario 3 (systemd): lsus-idle.service, installed but not enabled, started with an idle time of 5 s (#17).
+# Scenario 11 (systemd): lsus-idle.service, installed but not enabled, started with an idle time of 5 s (#17).
 # install.sh installs lsus-idle.service and never enables it: it is
 # inactive after boot. evdev.ko is loaded (insmod: the root's depmod does
 # not know it) and udev gives the keyboard's node to root:input 0660. A
