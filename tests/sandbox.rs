@@ -550,3 +550,79 @@ fn lsus_idle_as_its_own_user_in_the_group_under_its_units_restrictions() {
         env.dump()
     );
 }
+
+/// lsusd under its unit (root without capabilities) opens another user's
+/// `immediate` only through the "other" bits. A client that creates the
+/// file and only then makes it readable (libsus does, whatever its umask)
+/// must not lose its immediate mode to lsusd's first look: a young
+/// unreadable `immediate` gets the grace of a young unlocked one, and the
+/// chmod makes lsusd look again. One that stays unreadable past the grace
+/// is removed with a line saying what a client must do. (Found by the
+/// systemd guest: lsus-idle.service's immediate was removed between its
+/// creation and its fchmod.)
+#[test]
+fn an_immediate_made_readable_just_after_its_creation_is_honoured() {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but not root: lsusd cannot be run without capabilities"
+        );
+        eprintln!("note: not root: the unreadable-immediate check is not run");
+        return;
+    }
+    let mut env = Env::new();
+    let run = env.run.display().to_string();
+    let sys = env.sys.display().to_string();
+    let args = [
+        "--run-dir",
+        &run,
+        "--sysfs",
+        &sys,
+        "--dry-run",
+        "--immediate-grace-ms",
+        "3000",
+    ];
+    env.spawn_with("lsusd", &args, without_capabilities);
+    env.wait_ready();
+    // Another user's file, 0600, appearing at once (made beside RUN, then
+    // renamed in), as a client with umask 077 creates it.
+    let make = |name: &str| {
+        let aside = env.tmp.path().join(name);
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&aside)
+            .unwrap();
+        std::os::unix::fs::fchown(&f, Some(65534), Some(65534)).unwrap();
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .unwrap();
+        fs::rename(&aside, env.path("immediate")).unwrap();
+        f
+    };
+    let f = make("immediate.1");
+    env.assert_stays(
+        "a young immediate lsusd may not open is kept",
+        std::time::Duration::from_millis(500),
+        || env.path("immediate").exists(),
+    );
+    f.set_permissions(fs::Permissions::from_mode(0o644))
+        .unwrap();
+    lsus_proto::lock::lock(&f, lsus_proto::lock::LockKind::Exclusive).unwrap();
+    env.wait_for("a dry-run suspend in immediate mode", DEADLINE, || {
+        env.outcome().is_some_and(|r| r.outcome.word() == "dry-run")
+    });
+    fs::remove_file(env.path("immediate")).unwrap();
+    drop(f);
+
+    // Unreadable past the grace: removed, and the log says why.
+    let _g = make("immediate.2");
+    env.wait_log(
+        "lsusd",
+        "a client makes it readable by others, mode 0644",
+        DEADLINE,
+    );
+    assert!(!env.path("immediate").exists(), "{}", env.dump());
+}

@@ -66,6 +66,24 @@ pub fn look(run: &RunDir, force: Option<&ForceDir>, grace: Duration) -> Result<L
         let file = match run.open_file(IMMEDIATE, Access::READ, None, false) {
             Ok(file) => file,
             Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(Look::Idle),
+            Err(e) if e.errno() == Some(libc::EACCES) => {
+                // A regular file lsusd may not open (root without
+                // capabilities under its unit opens another user's file
+                // through the "other" bits only). Its creator may be about
+                // to make it readable (libsus does, just after creating
+                // it): a young one gets the same grace as an unlocked one,
+                // and its chmod (IN_ATTRIB) makes lsusd look again.
+                if let Some(wait) = unreadable_grace(run, grace)? {
+                    return Ok(Look::Grace(wait));
+                }
+                tracing::warn!(
+                    "ignoring and removing {}: {e} (lsusd must be able to open it to test its \
+                     lock: a client makes it readable by others, mode 0644; doc/protocol.md §1.2)",
+                    run.join(IMMEDIATE).display()
+                );
+                remove(run)?;
+                return Ok(Look::Idle);
+            }
             Err(e) => {
                 // A link or something odd: not a valid immediate request.
                 tracing::warn!(
@@ -121,23 +139,41 @@ fn remove(run: &RunDir) -> Result<(), RunDirError> {
     Ok(())
 }
 
+/// For an `immediate` lsusd may not open: how long until its grace ends,
+/// when it is a regular file younger than `grace`; `None` otherwise.
+fn unreadable_grace(run: &RunDir, grace: Duration) -> Result<Option<Duration>, RunDirError> {
+    let Some(st) = run.stat(IMMEDIATE)? else {
+        return Ok(None);
+    };
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Ok(None);
+    }
+    let age = since(
+        (st.st_ctime, st.st_ctime_nsec),
+        (st.st_mtime, st.st_mtime_nsec),
+    );
+    Ok((age < grace).then(|| grace - age))
+}
+
 /// Returns how long ago the file was created or last touched.
 fn age(file: &File) -> std::io::Result<Duration> {
     let meta = file.metadata()?;
-    let changed = UNIX_EPOCH
-        + Duration::new(
-            meta.ctime().max(0) as u64,
-            meta.ctime_nsec().clamp(0, 999_999_999) as u32,
-        );
-    let modified = UNIX_EPOCH
-        + Duration::new(
-            meta.mtime().max(0) as u64,
-            meta.mtime_nsec().clamp(0, 999_999_999) as u32,
-        );
-    let latest = changed.max(modified);
-    Ok(SystemTime::now()
+    Ok(since(
+        (meta.ctime(), meta.ctime_nsec()),
+        (meta.mtime(), meta.mtime_nsec()),
+    ))
+}
+
+/// Time since the later of a change time and a modification time
+/// (seconds, nanoseconds).
+fn since(changed: (i64, i64), modified: (i64, i64)) -> Duration {
+    let at = |(secs, nsec): (i64, i64)| {
+        UNIX_EPOCH + Duration::new(secs.max(0) as u64, nsec.clamp(0, 999_999_999) as u32)
+    };
+    let latest = at(changed).max(at(modified));
+    SystemTime::now()
         .duration_since(latest)
-        .unwrap_or(Duration::ZERO))
+        .unwrap_or(Duration::ZERO)
 }
 
 /// Returns true if and only if the trigger still stands: `request` still
