@@ -282,6 +282,54 @@ fn forced_request_suspends_over_a_flock_block_and_names_what_it_overrode() {
     drop(blocker);
 }
 
+/// A forced attempt still honours the `wakeup_count` handshake, on the
+/// host with a real `EINVAL` from the kernel (as tests/lsusd.rs does for a
+/// plain request): while a watcher holds the forced attempt at "imminent"
+/// (the count is read by then), the fake `power/wakeup_count` becomes a
+/// link to `/proc/self/clear_refs`, which answers the count 7 with EINVAL.
+/// The attempt ends `wakeup-event`, nothing is written to `power/state`,
+/// and the blocker it went over still holds its lock.
+#[test]
+fn a_forced_attempt_still_ends_on_a_count_the_kernel_rejects() {
+    use std::os::fd::AsFd;
+    let mut env = Env::new();
+    env.start_lsusd(&[]);
+    let blocker = flock_holder(&env, "-s", "disabled");
+    let old = std::fs::File::open(env.path("watching")).unwrap();
+    lsus_proto::lock::lock(old.as_fd(), lsus_proto::lock::LockKind::Shared).unwrap();
+    let forced = Command::new(harness::bin("request-suspend"))
+        .arg("--run-dir")
+        .arg(&env.run)
+        .args(["--timeout", "30", "--force", "--why", "battery critical"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("request-suspend --force");
+    env.wait_for("the forced attempt at imminent", harness::DEADLINE, || {
+        old.metadata().is_ok_and(|m| m.len() == 1)
+    });
+    let count = env.sys.join("power/wakeup_count");
+    std::fs::remove_file(&count).unwrap();
+    std::os::unix::fs::symlink("/proc/self/clear_refs", &count).unwrap();
+    let next = std::fs::File::open(env.path("watching-next")).unwrap();
+    lsus_proto::lock::lock(next.as_fd(), lsus_proto::lock::LockKind::Shared).unwrap();
+    lsus_proto::lock::unlock(old.as_fd()).unwrap();
+    let out = forced.wait_with_output().unwrap();
+    let record = env.outcome().expect("an outcome record");
+    assert_eq!(
+        record.outcome,
+        Outcome::WakeupEvent,
+        "{record}\n{}\n{}",
+        text(&out),
+        env.dump()
+    );
+    assert!(record.details.forced, "{record}");
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(env.state(), "", "no state written after a rejected count");
+    assert!(disabled_is_locked(&env), "the blocker still holds its lock");
+    drop(blocker);
+}
+
 #[test]
 fn force_is_refused_to_a_member_of_suspend_alone_by_the_kernel() {
     use std::os::unix::fs::PermissionsExt;
