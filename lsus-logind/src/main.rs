@@ -33,14 +33,7 @@ type Fatal = Box<dyn std::error::Error>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    lsus_daemon::logging::init(cli.verbose, cli.quiet);
-    match try_main(&cli) {
-        Ok(()) => ExitCode::from(lsus_daemon::EXIT_OK as u8),
-        Err(e) => {
-            lsus_daemon::logging::fatal(LSUS_LOGIND, &*e);
-            ExitCode::from(lsus_daemon::EXIT_FAILURE as u8)
-        }
-    }
+    lsus_daemon::run(LSUS_LOGIND, cli.verbose, cli.quiet, || try_main(&cli))
 }
 
 fn try_main(cli: &Cli) -> Result<(), Fatal> {

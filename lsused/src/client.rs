@@ -47,13 +47,11 @@ impl Peer {
 
 /// Returns `/proc/PID/comm` without its newline, or `?`.
 fn comm_of(pid: i32) -> String {
-    if pid <= 0 {
-        return "?".into();
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-        Ok(s) => s.trim_end_matches('\n').to_string(),
-        Err(_) => "?".into(),
-    }
+    u32::try_from(pid)
+        .ok()
+        .filter(|&p| p > 0)
+        .and_then(lsus_proto::proclocks::comm)
+        .unwrap_or_else(|| "?".into())
 }
 
 /// What one read from a client brought.

@@ -13,7 +13,7 @@ use lsus_daemon::instance::{InstanceError, InstanceLock};
 use lsus_daemon::listener::{self, ListenError};
 use lsus_daemon::signals::ShutdownSignals;
 use lsus_daemon::status::StatusFile;
-use lsus_daemon::{limits, logging, notify, EXIT_FAILURE, EXIT_OK};
+use lsus_daemon::{limits, notify};
 use lsus_proto::rundir::{self, RunDir, RunDirError};
 use lsus_proto::status::LSUSED_STATUS;
 
@@ -40,16 +40,9 @@ enum Error {
     Loop(#[from] server::LoopError),
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.verbose, cli.quiet);
-    std::process::exit(match try_main(&cli) {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            logging::fatal("lsused", &e);
-            EXIT_FAILURE
-        }
-    });
+    lsus_daemon::run("lsused", cli.verbose, cli.quiet, || try_main(&cli))
 }
 
 fn try_main(cli: &Cli) -> Result<(), Error> {

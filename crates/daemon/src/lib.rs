@@ -20,3 +20,25 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILURE: i32 = 1;
 /// Exit code: bad command line (clap's own code).
 pub const EXIT_USAGE: i32 = 2;
+
+/// A daemon's `main` once its command line is parsed: starts logging at
+/// the level `-v`/`-q` ask for, runs `body`, and turns an error into the
+/// one fatal line of [`logging::fatal`] and [`EXIT_FAILURE`].
+pub fn run<E>(
+    name: &str,
+    verbose: u8,
+    quiet: u8,
+    body: impl FnOnce() -> Result<(), E>,
+) -> std::process::ExitCode
+where
+    E: Into<Box<dyn std::error::Error>>,
+{
+    logging::init(verbose, quiet);
+    match body() {
+        Ok(()) => std::process::ExitCode::from(EXIT_OK as u8),
+        Err(e) => {
+            logging::fatal(name, &*e.into());
+            std::process::ExitCode::from(EXIT_FAILURE as u8)
+        }
+    }
+}

@@ -41,17 +41,15 @@ pub struct Holder {
 impl Holder {
     /// Returns the holder described from `/proc/PID`.
     pub fn describe(pid: u32, exclusive: bool) -> Holder {
-        let uid = real_uid(pid);
+        let uid = lsus_proto::proclocks::uid_of(pid);
         let user = uid.and_then(|u| {
             nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(u))
                 .ok()
                 .flatten()
                 .map(|u| u.name)
         });
-        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .ok()
-            .map(|c| c.trim_end_matches('\n').to_string());
-        let args = cmdline_args(pid);
+        let comm = lsus_proto::proclocks::comm(pid);
+        let args = lsus_proto::proclocks::cmdline_args(pid);
         let why = args.as_deref().and_then(why_of_block);
         let cmdline = args.map(|a| a.join(" ")).filter(|c| !c.is_empty());
         Holder {
@@ -81,27 +79,6 @@ impl Holder {
             .or(self.comm.as_deref())
             .unwrap_or(gone)
     }
-}
-
-fn real_uid(pid: u32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_ascii_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-fn cmdline_args(pid: u32) -> Option<Vec<String>> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(
-        raw.split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect(),
-    )
 }
 
 /// Returns the TEXT of `lsusctl … block --why TEXT` (or `--why=TEXT`) in

@@ -222,6 +222,18 @@ pub fn describe_unnamed(lockers: &[u32]) -> String {
     )
 }
 
+/// Returns the real user ID of `pid`, or `None` when it has gone.
+pub fn uid_of(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_ascii_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Returns how a process is named to a person: its command line
 /// (arguments separated by spaces), else its command name, else `None`
 /// when the process is gone. `lsusctl status`, lsusd's log and

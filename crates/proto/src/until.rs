@@ -107,18 +107,6 @@ pub fn start_time(pid: u32) -> Option<u64> {
     rest.split(' ').nth(19)?.parse().ok()
 }
 
-/// Returns the real user ID of `pid`, or `None` when it has gone.
-pub fn uid_of(pid: u32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_ascii_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 impl Declaration {
     /// Returns true if and only if this declaration, read from a file
     /// owned by `owner`, speaks for `pid` now: `pid` runs with the start
@@ -129,7 +117,7 @@ impl Declaration {
         self.ino == ino
             && locks == 1
             && start_time(pid) == Some(self.start)
-            && (owner == 0 || uid_of(pid) == Some(owner))
+            && (owner == 0 || crate::proclocks::uid_of(pid) == Some(owner))
     }
 
     /// Returns the time left until the deadline at `now` (zero once it
@@ -165,7 +153,7 @@ mod tests {
             start: start_time(me).unwrap(),
             ino: 7,
         };
-        let uid = uid_of(me).unwrap();
+        let uid = crate::proclocks::uid_of(me).unwrap();
         assert!(d.valid_for(me, uid, 7, 1));
         assert!(!d.valid_for(me, uid, 8, 1), "another disabled");
         assert!(!d.valid_for(me, uid, 7, 2), "a second, untimed lock");
