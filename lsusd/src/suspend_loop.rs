@@ -119,15 +119,21 @@ pub enum LoopError {
 /// What lsusd watches in `RUN/force`: a request arriving.
 const FORCE_EVENTS: WatchMask = WatchMask::CREATE.union(WatchMask::MOVED_TO);
 
-/// Interrupts the blockers helper (its flag is set) with SIGALRM until it
-/// says it is done through `done`: a signal that comes just before it
-/// enters `flock` is lost, so it is sent again every 20 ms.
-fn stop_helper(helper: &std::thread::JoinHandle<()>, done: &std::os::fd::OwnedFd) {
+/// Stops the blockers helper: sets its `cancel` flag, interrupts it with
+/// SIGALRM until it says it is done through `done` (a signal that comes
+/// just before it enters `flock` is lost, so it is sent again every
+/// 20 ms), and joins it. It can then never drop lsusd's lock later.
+fn stop_helper(
+    cancel: &std::sync::atomic::AtomicBool,
+    helper: std::thread::JoinHandle<()>,
+    done: &std::os::fd::OwnedFd,
+) {
     use nix::poll::{PollFd, PollFlags, PollTimeout};
     use std::os::unix::thread::JoinHandleExt;
+    cancel.store(true, std::sync::atomic::Ordering::SeqCst);
     loop {
         if helper.is_finished() {
-            return;
+            break;
         }
         let _ = nix::sys::pthread::pthread_kill(
             helper.as_pthread_t(),
@@ -136,10 +142,11 @@ fn stop_helper(helper: &std::thread::JoinHandle<()>, done: &std::os::fd::OwnedFd
         let mut fds = [PollFd::new(done.as_fd(), PollFlags::POLLIN)];
         if let Ok(n) = nix::poll::poll(&mut fds, PollTimeout::from(20u16)) {
             if n > 0 {
-                return;
+                break;
             }
         }
     }
+    let _ = helper.join();
 }
 
 /// Adds the holders `pids` to `overrode`, each once, named now.
@@ -836,8 +843,7 @@ impl<P: Power> Suspender<P> {
         let mut ended = Vec::new();
         loop {
             if (self.stop.requested)() {
-                ended.extend(self.held.let_go(&[], boot_time()));
-                self.end_hold(seq, ended);
+                self.all_gone(seq, ended);
                 return Ok(false);
             }
             // With several blockers, a look at /proc/locks each second
@@ -857,11 +863,8 @@ impl<P: Power> Suspender<P> {
                         .unwrap_or_default();
                     if left.is_zero() {
                         tracing::info!("the timed blocks have expired: no longer waiting for them");
-                        cancel.store(true, Ordering::SeqCst);
-                        stop_helper(&helper, &done_rx);
-                        let _ = helper.join();
-                        ended.extend(self.held.let_go(&[], boot_time()));
-                        self.end_hold(seq, ended);
+                        stop_helper(&cancel, helper, &done_rx);
+                        self.all_gone(seq, ended);
                         return Ok(true);
                     }
                     let ms = u16::try_from(left.as_millis().saturating_add(1)).unwrap_or(u16::MAX);
@@ -887,18 +890,14 @@ impl<P: Power> Suspender<P> {
             }
             if fds[0].revents().is_some_and(|r| !r.is_empty()) {
                 drop(fds);
-                ended.extend(self.held.let_go(&[], boot_time()));
-                self.end_hold(seq, ended);
+                self.all_gone(seq, ended);
                 return Ok(true);
             }
             drop(fds);
             if self.force.as_ref().and_then(ForceDir::look).is_some() {
                 tracing::info!("a forced request: no longer waiting for the blockers");
-                cancel.store(true, Ordering::SeqCst);
-                stop_helper(&helper, &done_rx);
-                let _ = helper.join();
-                ended.extend(self.held.let_go(&[], boot_time()));
-                self.end_hold(seq, ended);
+                stop_helper(&cancel, helper, &done_rx);
+                self.all_gone(seq, ended);
                 return Ok(true);
             }
             if self.held.len() > 1 {
@@ -925,11 +924,8 @@ impl<P: Power> Suspender<P> {
                     tracing::info!(
                         "the timed blocks have expired: a new request ends the wait for them"
                     );
-                    cancel.store(true, Ordering::SeqCst);
-                    stop_helper(&helper, &done_rx);
-                    let _ = helper.join();
-                    ended.extend(self.held.let_go(&[], boot_time()));
-                    self.end_hold(seq, ended);
+                    stop_helper(&cancel, helper, &done_rx);
+                    self.all_gone(seq, ended);
                     self.keep_request = true;
                     return Ok(true);
                 }
@@ -948,6 +944,13 @@ impl<P: Power> Suspender<P> {
 
     /// Logs how long each blocker held suspend off and adds `held=` to the
     /// history line of record `seq`.
+    /// Every blocker has let go (or lsusd stops waiting for them): their
+    /// hold ends now, besides those in `ended`.
+    fn all_gone(&mut self, seq: u64, mut ended: Vec<Held>) {
+        ended.extend(self.held.let_go(&[], boot_time()));
+        self.end_hold(seq, ended);
+    }
+
     fn end_hold(&mut self, seq: u64, ended: Vec<Held>) {
         if ended.is_empty() {
             return;
