@@ -11,10 +11,10 @@ use inotify::WatchMask;
 use libsus::{Blocker, Immediate, ImmediateGuard};
 use lsus_daemon::signals::ShutdownSignals;
 use lsus_daemon::status::StatusFile;
-use lsus_proto::dirwatch::DirWatch;
+use lsus_proto::dirwatch::{poll_timeout, DirWatch};
 use lsus_proto::idle::IdleStatus;
 use lsus_proto::rundir::{RunDir, WATCHING};
-use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::poll::{PollFd, PollFlags};
 
 use crate::devices::Devices;
 use crate::idle::{Action, Idle};
@@ -155,15 +155,7 @@ impl Daemon {
                 .fds()
                 .map(|(_, fd)| PollFd::new(fd, PollFlags::POLLIN)),
         );
-        let timeout = match until {
-            None => PollTimeout::NONE,
-            Some(t) => {
-                let left = t.saturating_duration_since(Instant::now());
-                // Round up: a wake a hair early would spin.
-                let ms = left.as_millis() + u128::from(left.subsec_nanos() % 1_000_000 != 0);
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-            }
-        };
+        let timeout = poll_timeout(until.map(|t| t.saturating_duration_since(Instant::now())));
         match nix::poll::poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => return Ok((false, Vec::new())),

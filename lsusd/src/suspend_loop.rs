@@ -854,8 +854,8 @@ impl<P: Power> Suspender<P> {
                 PollTimeout::NONE
             };
             // Timed blocks (§13): wake up when the last one expires.
-            let pids = self.blockers();
             if let Some(until) = &self.until {
+                let pids = self.blockers();
                 let meta = self.disabled.metadata().map_err(|e| self.lock_error(e))?;
                 if let Some(timed) = crate::timed::all_timed(until, meta.dev(), meta.ino(), &pids) {
                     let left = crate::timed::last_deadline(&timed)
@@ -867,8 +867,7 @@ impl<P: Power> Suspender<P> {
                         self.all_gone(seq, ended);
                         return Ok(true);
                     }
-                    let ms = u16::try_from(left.as_millis().saturating_add(1)).unwrap_or(u16::MAX);
-                    let t = PollTimeout::from(ms);
+                    let t = lsus_proto::dirwatch::poll_timeout(Some(left));
                     timeout = if timeout == PollTimeout::NONE {
                         t
                     } else {
@@ -942,8 +941,6 @@ impl<P: Power> Suspender<P> {
         }
     }
 
-    /// Logs how long each blocker held suspend off and adds `held=` to the
-    /// history line of record `seq`.
     /// Every blocker has let go (or lsusd stops waiting for them): their
     /// hold ends now, besides those in `ended`.
     fn all_gone(&mut self, seq: u64, mut ended: Vec<Held>) {
@@ -951,6 +948,8 @@ impl<P: Power> Suspender<P> {
         self.end_hold(seq, ended);
     }
 
+    /// Logs how long each blocker held suspend off and adds `held=` to the
+    /// history line of record `seq`.
     fn end_hold(&mut self, seq: u64, ended: Vec<Held>) {
         if ended.is_empty() {
             return;

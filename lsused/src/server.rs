@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use libsus::{WatchEvent, Watcher};
 use lsus_daemon::signals::ShutdownSignals;
 use lsus_daemon::status::StatusFile;
+use lsus_proto::dirwatch::poll_timeout;
 use lsus_proto::outcome::Named;
 use lsus_proto::registration::{RecvBuffer, ServerMessage};
 use lsus_proto::status::LsusedStatus;
@@ -179,15 +180,8 @@ impl Server {
         fds.push(PollFd::new(self.watcher.as_fd(), PollFlags::POLLIN));
         tokens.push(Token::Watcher);
 
-        let timeout = match timeout {
-            None => PollTimeout::NONE,
-            // Round up so a wait does not end a hair early and spin.
-            Some(t) => {
-                PollTimeout::try_from(t.as_millis().saturating_add(1)).unwrap_or(PollTimeout::MAX)
-            }
-        };
         self.ready.clear();
-        match nix::poll::poll(&mut fds, timeout) {
+        match nix::poll::poll(&mut fds, poll_timeout(timeout)) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(LoopError::Poll(e.into())),

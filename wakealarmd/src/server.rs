@@ -226,14 +226,7 @@ impl Server {
             .into_iter()
             .flatten()
             .min();
-        match deadline {
-            None => PollTimeout::NONE,
-            Some(at) => {
-                // Round up: waking a millisecond early would only loop.
-                let ms = at.saturating_duration_since(now).as_micros().div_ceil(1000);
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-            }
-        }
+        lsus_proto::dirwatch::poll_timeout(deadline.map(|at| at.saturating_duration_since(now)))
     }
 
     /// Fires what is due, re-arms the timer, releases the hold if possible.

@@ -13,6 +13,20 @@ use std::time::{Duration, Instant};
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
+/// The `poll(2)` timeout for a wait of `t` (`None`: no end), rounded up
+/// to the next millisecond: a wait that ended a hair early would only
+/// loop. Longer than poll can wait: as long as it can.
+pub fn poll_timeout(t: Option<Duration>) -> PollTimeout {
+    match t {
+        None => PollTimeout::NONE,
+        Some(t) => PollTimeout::try_from(
+            t.as_millis()
+                .saturating_add(u128::from(t.subsec_nanos() % 1_000_000 != 0)),
+        )
+        .unwrap_or(PollTimeout::MAX),
+    }
+}
+
 /// An inotify watch on one directory.
 #[derive(Debug)]
 pub struct DirWatch {
@@ -86,16 +100,7 @@ impl DirWatch {
         if let Some(fd) = other {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
-        let timeout = match timeout {
-            None => PollTimeout::NONE,
-            // Round up: a wait that ends a hair early would spin.
-            Some(t) => PollTimeout::try_from(
-                t.as_millis()
-                    .saturating_add(u128::from(t.subsec_nanos() % 1_000_000 != 0)),
-            )
-            .unwrap_or(PollTimeout::MAX),
-        };
-        nix::poll::poll(&mut fds, timeout).map_err(io::Error::from)?;
+        nix::poll::poll(&mut fds, poll_timeout(timeout)).map_err(io::Error::from)?;
         Ok(fds[0].revents().is_some_and(|r| !r.is_empty()))
     }
 
