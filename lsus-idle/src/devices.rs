@@ -14,7 +14,8 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
-use inotify::{EventMask, Inotify, WatchMask};
+use inotify::{EventMask, WatchMask};
+use lsus_proto::dirwatch::DirWatch;
 
 use crate::input::{self, InputSource};
 
@@ -25,8 +26,7 @@ const PREFIX: &str = "event";
 pub struct Devices {
     dir: PathBuf,
     fake: bool,
-    inotify: Inotify,
-    buf: Vec<u8>,
+    watch: DirWatch,
     open: BTreeMap<OsString, Box<dyn InputSource>>,
     /// Entries that could not be opened, with the reason last logged.
     refused: BTreeMap<OsString, String>,
@@ -40,26 +40,20 @@ impl Devices {
     /// Watches `dir` and opens every `event*` in it. With `fake`, FIFOs
     /// are read as raw records (the test hook of `--fake-input`).
     pub fn new(dir: &Path, fake: bool) -> io::Result<Devices> {
-        let inotify = Inotify::init()?;
-        inotify
-            .watches()
-            .add(
-                dir,
-                WatchMask::CREATE
-                    | WatchMask::MOVED_TO
-                    | WatchMask::ATTRIB
-                    | WatchMask::DELETE
-                    | WatchMask::MOVED_FROM
-                    | WatchMask::ONLYDIR,
-            )
-            .map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot watch {}: {e}", dir.display()))
-            })?;
+        let watch = DirWatch::new(
+            dir,
+            WatchMask::CREATE
+                | WatchMask::MOVED_TO
+                | WatchMask::ATTRIB
+                | WatchMask::DELETE
+                | WatchMask::MOVED_FROM
+                | WatchMask::ONLYDIR,
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot watch {}: {e}", dir.display())))?;
         let mut devices = Devices {
             dir: dir.to_path_buf(),
             fake,
-            inotify,
-            buf: vec![0; 4096],
+            watch,
             open: BTreeMap::new(),
             refused: BTreeMap::new(),
         };
@@ -90,7 +84,7 @@ impl Devices {
 
     /// The inotify descriptor: readable when the directory changed.
     pub fn hotplug_fd(&self) -> BorrowedFd<'_> {
-        self.inotify.as_fd()
+        self.watch.as_fd()
     }
 
     /// The devices' names and descriptors, to poll.
@@ -133,20 +127,8 @@ impl Devices {
     /// Follows what changed in the directory.
     pub fn hotplug(&mut self) -> io::Result<()> {
         let mut changes: Vec<(EventMask, Option<OsString>)> = Vec::new();
-        loop {
-            match self.inotify.read_events(&mut self.buf) {
-                Ok(events) => {
-                    let before = changes.len();
-                    changes.extend(events.map(|e| (e.mask, e.name.map(OsStr::to_os_string))));
-                    if changes.len() == before {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.watch
+            .drain(|mask, name| changes.push((mask, name.map(OsStr::to_os_string))))?;
         for (mask, name) in changes {
             if mask.contains(EventMask::Q_OVERFLOW) {
                 tracing::warn!(
