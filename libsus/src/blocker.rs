@@ -235,7 +235,6 @@ impl Blocker {
             .map_err(|e| Error::io("cannot stat disabled", e))?
             .ino();
         let name = std::process::id().to_string();
-        let tmp = format!(".{name}.tmp");
         let declared = Declaration {
             deadline,
             start: own_start_time()?,
@@ -243,17 +242,8 @@ impl Blocker {
         };
         lock::lock_retrying(&file, LockKind::Shared)
             .map_err(|e| Error::io("cannot lock disabled", e))?;
-        let write = || -> Result<()> {
-            let mut f = until.open_file(&tmp, Access::WRITE, Some(0o644), true)?;
-            std::io::Write::write_all(&mut f, declared.to_string().as_bytes())
-                .map_err(|e| Error::io("cannot write the declaration", e))?;
-            until.rename(&tmp, &name)?;
-            Ok(())
-        };
-        if let Err(e) = write() {
-            let _ = until.remove(&tmp);
-            return Err(e);
-        }
+        // Whole or not at all: lsusd never reads half a declaration.
+        until.write_atomically(&name, declared.to_string().as_bytes(), 0o644)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let timer = std::thread::Builder::new()
             .name("libsus-timed-block".into())
