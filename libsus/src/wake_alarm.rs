@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lsus_proto::rundir::WAKEALARM;
 use lsus_proto::wakealarm::{time_line, Reply, ReplyParser, MAX_TIME};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{poll, PollFd, PollFlags};
 
 use crate::reconnect::redial;
 use crate::{Error, Result};
@@ -410,16 +410,9 @@ impl WakeAlarm {
     /// Polls the socket for `events` until `deadline`; true when ready.
     fn wait_for(&self, events: PollFlags, deadline: Option<Instant>) -> Result<bool> {
         loop {
-            let timeout = match deadline {
-                None => PollTimeout::NONE,
-                Some(at) => {
-                    let ms = at
-                        .saturating_duration_since(Instant::now())
-                        .as_micros()
-                        .div_ceil(1000);
-                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-                }
-            };
+            let timeout = lsus_proto::dirwatch::poll_timeout(
+                deadline.map(|at| at.saturating_duration_since(Instant::now())),
+            );
             let mut fds = [PollFd::new(self.stream.as_fd(), events)];
             match poll(&mut fds, timeout) {
                 Ok(0) => return Ok(false),

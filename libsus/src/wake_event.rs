@@ -458,9 +458,7 @@ impl WakeEvents {
                 if left.is_zero() {
                     return Ok(false);
                 }
-                // Round up so the wait does not end a hair early and spin.
-                PollTimeout::try_from(left.as_millis().saturating_add(1))
-                    .unwrap_or(PollTimeout::MAX)
+                lsus_proto::dirwatch::poll_timeout(Some(left))
             }
         };
         let mut fds = [PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];

@@ -563,9 +563,9 @@ impl<P: Power> Suspender<P> {
             match self.stop.fd {
                 Some(fd) => {
                     let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
-                    let ms = u32::try_from(left.as_millis().max(1)).unwrap_or(u32::MAX);
-                    let timeout =
-                        nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX);
+                    let timeout = lsus_proto::dirwatch::poll_timeout(Some(
+                        left.max(Duration::from_millis(1)),
+                    ));
                     // EINTR: look at the stop flag again.
                     let _ = nix::poll::poll(&mut fds, timeout);
                 }
