@@ -121,6 +121,12 @@ fn request_while_blocked(env: &Env, release: impl FnOnce()) -> String {
     let out = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(status.code(), Some(1), "{out}\n{}", env.dump());
     assert!(env.state().is_empty(), "{}", env.dump());
+    // The answer came at once (doc/protocol.md §2 step 3), not at the
+    // release: the blocker may still be dying. lsusd drops the request
+    // when the blockers have gone; only then may the next one suspend.
+    env.wait_for("the blocked request dropped", DEADLINE, || {
+        !env.path("request").exists()
+    });
     out
 }
 
