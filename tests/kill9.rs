@@ -229,7 +229,7 @@ fn holders(env: &Env, name: &str) -> Vec<u32> {
     let Ok(meta) = fs::metadata(env.path(name)) else {
         return Vec::new();
     };
-    lsus_proto::proclocks::holders(meta.dev(), meta.ino())
+    lsus_sys::proclocks::holders(meta.dev(), meta.ino())
         .unwrap_or_default()
         .into_iter()
         .map(|h| h.pid)

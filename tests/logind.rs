@@ -17,7 +17,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 use harness::{Env, DEADLINE};
-use lsus_proto::lock::{try_lock, LockKind};
+use lsus_sys::lock::{try_lock, LockKind};
 use zbus::blocking::Connection;
 use zbus::zvariant::Value;
 

@@ -506,7 +506,7 @@ fn watch_says_when_lsusd_stops_and_follow_waits_for_the_next_one() {
     let watching = env.path("watching");
     let registered = move |pid: u32| {
         let meta = std::fs::metadata(&watching).unwrap();
-        lsus_proto::proclocks::holders(meta.dev(), meta.ino())
+        lsus_sys::proclocks::holders(meta.dev(), meta.ino())
             .unwrap_or_default()
             .iter()
             .any(|h| h.pid == pid)

@@ -175,7 +175,7 @@ fn create_then_lock_of_immediate_never_loses_immediate_mode() {
         // which lsusd finds the file unlocked.
         let file = fs::File::create(&path).unwrap();
         thread::sleep(Duration::from_micros((round * 97) % 3000));
-        lsus_proto::lock::lock(&file, lsus_proto::lock::LockKind::Exclusive).unwrap();
+        lsus_sys::lock::lock(&file, lsus_sys::lock::LockKind::Exclusive).unwrap();
         let same =
             fs::metadata(&path).map(|m| m.ino()).ok() == Some(file.metadata().unwrap().ino());
         assert!(
@@ -230,7 +230,7 @@ fn the_old_watching_gets_one_zero_byte_then_two_more() {
     let mut env = Env::new();
     env.start_lsusd(&[]);
     let mut old = fs::File::open(env.path("watching")).unwrap();
-    lsus_proto::lock::lock(old.as_fd(), lsus_proto::lock::LockKind::Shared).unwrap();
+    lsus_sys::lock::lock(old.as_fd(), lsus_sys::lock::LockKind::Shared).unwrap();
     let req = env.request_spawn();
     env.wait_for("the imminent byte", DEADLINE, || {
         old.metadata().is_ok_and(|m| m.len() == 1)
@@ -240,8 +240,8 @@ fn the_old_watching_gets_one_zero_byte_then_two_more() {
     assert_eq!(bytes, [0u8], "suspend imminent: one zero byte");
     // Registered for the next cycle, then ready.
     let next = fs::File::open(env.path("watching-next")).unwrap();
-    lsus_proto::lock::lock(next.as_fd(), lsus_proto::lock::LockKind::Shared).unwrap();
-    lsus_proto::lock::unlock(old.as_fd()).unwrap();
+    lsus_sys::lock::lock(next.as_fd(), lsus_sys::lock::LockKind::Shared).unwrap();
+    lsus_sys::lock::unlock(old.as_fd()).unwrap();
     let out = req.wait_with_output().unwrap();
     assert_eq!(exit_code(&out), 0, "{}\n{}", text(&out), env.dump());
     old.rewind().unwrap();
@@ -272,7 +272,7 @@ fn a_count_the_kernel_rejects_with_einval_is_a_wakeup_event() {
     let mut env = Env::new();
     env.start_lsusd(&[]);
     let mut old = fs::File::open(env.path("watching")).unwrap();
-    lsus_proto::lock::lock(old.as_fd(), lsus_proto::lock::LockKind::Shared).unwrap();
+    lsus_sys::lock::lock(old.as_fd(), lsus_sys::lock::LockKind::Shared).unwrap();
     let req = env.request_spawn();
     env.wait_for("suspend imminent (the count is read)", DEADLINE, || {
         old.metadata().is_ok_and(|m| m.len() == 1)
@@ -282,8 +282,8 @@ fn a_count_the_kernel_rejects_with_einval_is_a_wakeup_event() {
     fs::remove_file(&count).unwrap();
     std::os::unix::fs::symlink("/proc/self/clear_refs", &count).unwrap();
     let next = fs::File::open(env.path("watching-next")).unwrap();
-    lsus_proto::lock::lock(next.as_fd(), lsus_proto::lock::LockKind::Shared).unwrap();
-    lsus_proto::lock::unlock(old.as_fd()).unwrap();
+    lsus_sys::lock::lock(next.as_fd(), lsus_sys::lock::LockKind::Shared).unwrap();
+    lsus_sys::lock::unlock(old.as_fd()).unwrap();
     let out = req.wait_with_output().unwrap();
     let record = env.outcome().expect("an outcome record");
     assert_eq!(

@@ -206,7 +206,7 @@ fn force(env: &Env, why: &str, as_user: Option<(u32, u32, &[u32])>) -> Output {
 /// exclusive try-lock through a description of our own fails).
 fn disabled_is_locked(env: &Env) -> bool {
     let f = std::fs::File::open(env.path("disabled")).unwrap();
-    !lsus_proto::lock::try_lock(&f, lsus_proto::lock::LockKind::Exclusive).unwrap()
+    !lsus_sys::lock::try_lock(&f, lsus_sys::lock::LockKind::Exclusive).unwrap()
 }
 
 #[test]
@@ -296,7 +296,7 @@ fn a_forced_attempt_still_ends_on_a_count_the_kernel_rejects() {
     env.start_lsusd(&[]);
     let blocker = flock_holder(&env, "-s", "disabled");
     let old = std::fs::File::open(env.path("watching")).unwrap();
-    lsus_proto::lock::lock(old.as_fd(), lsus_proto::lock::LockKind::Shared).unwrap();
+    lsus_sys::lock::lock(old.as_fd(), lsus_sys::lock::LockKind::Shared).unwrap();
     let forced = Command::new(harness::bin("request-suspend"))
         .arg("--run-dir")
         .arg(&env.run)
@@ -312,8 +312,8 @@ fn a_forced_attempt_still_ends_on_a_count_the_kernel_rejects() {
     std::fs::remove_file(&count).unwrap();
     std::os::unix::fs::symlink("/proc/self/clear_refs", &count).unwrap();
     let next = std::fs::File::open(env.path("watching-next")).unwrap();
-    lsus_proto::lock::lock(next.as_fd(), lsus_proto::lock::LockKind::Shared).unwrap();
-    lsus_proto::lock::unlock(old.as_fd()).unwrap();
+    lsus_sys::lock::lock(next.as_fd(), lsus_sys::lock::LockKind::Shared).unwrap();
+    lsus_sys::lock::unlock(old.as_fd()).unwrap();
     let out = forced.wait_with_output().unwrap();
     let record = env.outcome().expect("an outcome record");
     assert_eq!(

@@ -238,7 +238,7 @@ struct Original {
 
 impl Original {
     fn start(run: &std::path::Path) -> Original {
-        use lsus_proto::lock::{lock, try_lock, unlock, LockKind};
+        use lsus_sys::lock::{lock, try_lock, unlock, LockKind};
         use std::io::Write;
         fs::create_dir_all(run).unwrap();
         let disabled = fs::File::create(run.join("disabled")).unwrap();
@@ -250,7 +250,7 @@ impl Original {
         let seen = blocked.clone();
         let run = run.to_path_buf();
         let mut watch =
-            lsus_proto::dirwatch::DirWatch::new(&run, inotify::WatchMask::CREATE).unwrap();
+            lsus_sys::dirwatch::DirWatch::new(&run, inotify::WatchMask::CREATE).unwrap();
         let thread = thread::spawn(move || {
             while !flag.load(Ordering::SeqCst) {
                 if !run.join("request").exists() {

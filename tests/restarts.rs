@@ -16,7 +16,7 @@ fn watchers(env: &Env) -> Vec<u32> {
     let Ok(meta) = fs::metadata(env.path("watching")) else {
         return Vec::new();
     };
-    lsus_proto::proclocks::holders(meta.dev(), meta.ino())
+    lsus_sys::proclocks::holders(meta.dev(), meta.ino())
         .unwrap_or_default()
         .into_iter()
         .map(|h| h.pid)

@@ -268,7 +268,7 @@ fn shell_idiom(path: &Path) -> (std::process::Child, u32) {
     .unwrap();
     assert_eq!(line, "locked\n");
     let md = fs::metadata(path).unwrap();
-    let lockers = lsus_proto::proclocks::holders(md.dev(), md.ino()).unwrap();
+    let lockers = lsus_sys::proclocks::holders(md.dev(), md.ino()).unwrap();
     assert_eq!(lockers.len(), 1, "{lockers:?}");
     let locker = lockers[0].pid;
     assert_ne!(locker, shell.id(), "flock(1) took the lock, not the shell");
@@ -610,7 +610,7 @@ fn an_immediate_made_readable_just_after_its_creation_is_honoured() {
     );
     f.set_permissions(fs::Permissions::from_mode(0o644))
         .unwrap();
-    lsus_proto::lock::lock(&f, lsus_proto::lock::LockKind::Exclusive).unwrap();
+    lsus_sys::lock::lock(&f, lsus_sys::lock::LockKind::Exclusive).unwrap();
     env.wait_for("a dry-run suspend in immediate mode", DEADLINE, || {
         env.outcome().is_some_and(|r| r.outcome.word() == "dry-run")
     });

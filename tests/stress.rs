@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use harness::{sh_spawn, Env};
 use libsus::{Blocker, Immediate};
-use lsus_proto::proclocks::{self, Mode};
+use lsus_sys::proclocks::{self, Mode};
 
 const THREADS: usize = 10;
 const SHELL_LOOPS: usize = 4;

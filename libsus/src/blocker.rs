@@ -4,8 +4,8 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use lsus_proto::lock::{self, LockKind};
 use lsus_proto::rundir::{Access, DISABLED};
+use lsus_sys::lock::{self, LockKind};
 
 use crate::{open_run_dir, Error, Result};
 

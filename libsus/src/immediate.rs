@@ -3,8 +3,8 @@
 use std::fs::File;
 use std::path::Path;
 
-use lsus_proto::lock::{self, LockKind};
 use lsus_proto::rundir::{Access, RunDir, IMMEDIATE};
+use lsus_sys::lock::{self, LockKind};
 
 use crate::{open_run_dir, Error, Result};
 

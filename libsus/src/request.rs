@@ -13,14 +13,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use inotify::WatchMask;
-use lsus_proto::dirwatch::DirWatch;
-use lsus_proto::lock::{try_lock, LockKind};
 use lsus_proto::outcome::{Details, Outcome, Record};
 use lsus_proto::presence;
-use lsus_proto::proclocks;
 use lsus_proto::rundir::{
     Access, RunDir, DISABLED, FORCE, FORCE_REQUEST, OUTCOME, REQUEST, WATCHING,
 };
+use lsus_sys::dirwatch::DirWatch;
+use lsus_sys::lock::{try_lock, LockKind};
+use lsus_sys::proclocks;
 
 use crate::{open_run_dir, Error, Result};
 

@@ -410,7 +410,7 @@ impl WakeAlarm {
     /// Polls the socket for `events` until `deadline`; true when ready.
     fn wait_for(&self, events: PollFlags, deadline: Option<Instant>) -> Result<bool> {
         loop {
-            let timeout = lsus_proto::dirwatch::poll_timeout(
+            let timeout = lsus_sys::dirwatch::poll_timeout(
                 deadline.map(|at| at.saturating_duration_since(Instant::now())),
             );
             let mut fds = [PollFd::new(self.stream.as_fd(), events)];

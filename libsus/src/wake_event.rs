@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use inotify::WatchMask;
-use lsus_proto::dirwatch::DirWatch;
+use lsus_sys::dirwatch::DirWatch;
 
 use lsus_proto::registration::{
     send_byte, send_watch, ClientMessage, RegistrationError, ServerMessage, MAX_FDS_PER_WATCH,
@@ -458,7 +458,7 @@ impl WakeEvents {
                 if left.is_zero() {
                     return Ok(false);
                 }
-                lsus_proto::dirwatch::poll_timeout(Some(left))
+                lsus_sys::dirwatch::poll_timeout(Some(left))
             }
         };
         let mut fds = [PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];

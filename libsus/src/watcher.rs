@@ -19,9 +19,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use inotify::WatchMask;
-use lsus_proto::dirwatch::DirWatch;
-use lsus_proto::lock::{self, LockKind};
 use lsus_proto::rundir::{Access, RunDir, WATCHING, WATCHING_NEXT};
+use lsus_sys::dirwatch::DirWatch;
+use lsus_sys::lock::{self, LockKind};
 
 use crate::{open_run_dir, Error, Result};
 

@@ -11,9 +11,9 @@ use inotify::WatchMask;
 use libsus::{Blocker, Immediate, ImmediateGuard};
 use lsus_daemon::signals::ShutdownSignals;
 use lsus_daemon::status::StatusFile;
-use lsus_proto::dirwatch::{poll_timeout, DirWatch};
 use lsus_proto::idle::IdleStatus;
 use lsus_proto::rundir::{RunDir, WATCHING};
+use lsus_sys::dirwatch::{poll_timeout, DirWatch};
 use nix::poll::{PollFd, PollFlags};
 
 use crate::devices::Devices;

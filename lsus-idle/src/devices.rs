@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use inotify::{EventMask, WatchMask};
-use lsus_proto::dirwatch::DirWatch;
+use lsus_sys::dirwatch::DirWatch;
 
 use crate::input::{self, InputSource};
 

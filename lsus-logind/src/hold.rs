@@ -9,9 +9,9 @@
 
 use std::fs::File;
 
-use lsus_proto::lock::{lock_retrying, unlock, LockKind};
 use lsus_proto::logind::{Inhibitor, LogindStatus, LSUS_LOGIND_STATUS};
 use lsus_proto::rundir::{Access, RunDir, DISABLED};
+use lsus_sys::lock::{lock_retrying, unlock, LockKind};
 
 /// Mode of the status file: the run directory's group may read it.
 const STATUS_MODE: u32 = 0o644;
@@ -176,7 +176,7 @@ impl Hold {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lsus_proto::lock::try_lock;
+    use lsus_sys::lock::try_lock;
 
     fn inhibitor(what: &str, mode: &str, who: &str) -> Inhibitor {
         Inhibitor {

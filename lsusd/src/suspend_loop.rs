@@ -24,13 +24,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use inotify::{EventMask, WatchMask};
 use lsus_daemon::clock::boot_time;
-use lsus_proto::dirwatch::DirWatch;
-use lsus_proto::lock::{self, LockKind};
 use lsus_proto::logind;
 use lsus_proto::outcome::{Details, Held, Named, Outcome, Record};
-use lsus_proto::proclocks;
 use lsus_proto::rundir::{is_name, Access, RunDir, RunDirError, DISABLED, OUTCOME, REQUEST};
+use lsus_sys::dirwatch::DirWatch;
+use lsus_sys::lock::{self, LockKind};
 use lsus_sys::power::{CountCheck, Power, SleepState};
+use lsus_sys::proclocks;
 
 use crate::backoff::Backoff;
 use crate::force::ForceDir;
@@ -563,9 +563,8 @@ impl<P: Power> Suspender<P> {
             match self.stop.fd {
                 Some(fd) => {
                     let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
-                    let timeout = lsus_proto::dirwatch::poll_timeout(Some(
-                        left.max(Duration::from_millis(1)),
-                    ));
+                    let timeout =
+                        lsus_sys::dirwatch::poll_timeout(Some(left.max(Duration::from_millis(1))));
                     // EINTR: look at the stop flag again.
                     let _ = nix::poll::poll(&mut fds, timeout);
                 }
@@ -867,7 +866,7 @@ impl<P: Power> Suspender<P> {
                         self.all_gone(seq, ended);
                         return Ok(true);
                     }
-                    let t = lsus_proto::dirwatch::poll_timeout(Some(left));
+                    let t = lsus_sys::dirwatch::poll_timeout(Some(left));
                     timeout = if timeout == PollTimeout::NONE {
                         t
                     } else {

@@ -5,9 +5,9 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::time::SystemTime;
 
-use lsus_proto::proclocks;
 use lsus_proto::rundir::{Access, RunDir, RunDirError};
 use lsus_proto::until::{Declaration, UNTIL_DIR};
+use lsus_sys::proclocks;
 
 /// A holder of `disabled` with a valid declaration.
 #[derive(Debug, Clone)]

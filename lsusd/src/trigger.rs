@@ -10,8 +10,8 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lsus_proto::lock::{self, LockKind};
 use lsus_proto::rundir::{Access, RunDir, RunDirError, IMMEDIATE, REQUEST};
+use lsus_sys::lock::{self, LockKind};
 
 use crate::force::{ForceDir, Forced};
 

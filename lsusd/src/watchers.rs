@@ -12,10 +12,10 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
-use lsus_proto::lock::{self, LockKind};
 use lsus_proto::outcome::Named;
-use lsus_proto::proclocks;
 use lsus_proto::rundir::{Access, RunDir, RunDirError, WATCHING, WATCHING_NEXT};
+use lsus_sys::lock::{self, LockKind};
+use lsus_sys::proclocks;
 
 /// Mode of `watching` and `watching-next`: watchers need to read them.
 const MODE: u32 = 0o644;

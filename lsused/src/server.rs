@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use libsus::{WatchEvent, Watcher};
 use lsus_daemon::signals::ShutdownSignals;
 use lsus_daemon::status::StatusFile;
-use lsus_proto::dirwatch::poll_timeout;
 use lsus_proto::outcome::Named;
 use lsus_proto::registration::{RecvBuffer, ServerMessage};
 use lsus_proto::status::LsusedStatus;
+use lsus_sys::dirwatch::poll_timeout;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use crate::accept::{Accept, Acceptor};

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use libsus::{Error, Outcome, Report, RequestOptions};
 use lsus_proto::logind::name_holders;
-use lsus_proto::proclocks;
 use lsus_proto::rundir::RunDir;
+use lsus_sys::proclocks;
 use request_suspend_cli::Cli;
 
 const EXIT_NOT_SUSPENDED: u8 = 1;

@@ -226,7 +226,7 @@ impl Server {
             .into_iter()
             .flatten()
             .min();
-        lsus_proto::dirwatch::poll_timeout(deadline.map(|at| at.saturating_duration_since(now)))
+        lsus_sys::dirwatch::poll_timeout(deadline.map(|at| at.saturating_duration_since(now)))
     }
 
     /// Fires what is due, re-arms the timer, releases the hold if possible.

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use libsus::Blocker;
-use lsus_proto::lock::{self, LockKind};
+use lsus_sys::lock::{self, LockKind};
 
 /// An alarm closer than this (seconds) keeps the machine awake instead of
 /// being left to the RTC: suspending and resuming takes time too.

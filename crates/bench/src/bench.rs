@@ -472,7 +472,7 @@ fn blocked_answer(cfg: &Config, rep: &mut Report) -> Result<()> {
     env.start_lsusd()?;
     let disabled = std::fs::File::open(env.path("disabled"))
         .ctx(|| format!("cannot open {}", env.path("disabled").display()))?;
-    lsus_proto::lock::lock(&disabled, lsus_proto::lock::LockKind::Shared)
+    lsus_sys::lock::lock(&disabled, lsus_sys::lock::LockKind::Shared)
         .ctx(|| "cannot take a shared lock on disabled".into())?;
     let bin = cfg.opts.bin_dir.join("request-suspend");
     let mut after_check = Vec::with_capacity(n);
@@ -542,7 +542,7 @@ fn blocked_answer(cfg: &Config, rep: &mut Report) -> Result<()> {
 /// file's `flock` locks in one list that each call walks, so the total
 /// grows with the square of `n`. Returns the best of a few runs.
 fn flock_moves(n: u32) -> Result<Duration> {
-    use lsus_proto::lock::{self, LockKind};
+    use lsus_sys::lock::{self, LockKind};
     let dir = tempfile::tempdir().map_err(|e| Error::Io {
         what: "cannot create a temporary directory".into(),
         source: e,

@@ -16,8 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use inotify::{Inotify, WatchMask};
-use lsus_proto::proclocks;
 use lsus_proto::rundir::{DISABLED, REQUEST, WATCHING};
+use lsus_sys::proclocks;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use crate::error::{plumbing, Context, Error, Result};

@@ -43,9 +43,9 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use inotify::{Inotify, WatchMask};
-use lsus_proto::lock::{self, LockKind};
 use lsus_proto::rundir::{DISABLED, OUTCOME, REGISTRATION, REQUEST, WAKEALARM, WATCHING};
 use lsus_proto::status::{LsusedStatus, WakealarmdStatus, LSUSED_STATUS, WAKEALARMD_STATUS};
+use lsus_sys::lock::{self, LockKind};
 
 use crate::bench::{spawn_long_lived_clients, spawn_watchers, Config, CYCLE_DEADLINE};
 use crate::clients::WatcherMode;

@@ -8,8 +8,8 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 
-use lsus_proto::lock::{try_lock, LockKind};
 use lsus_proto::rundir::{Access, RunDir, RunDirError};
+use lsus_sys::lock::{try_lock, LockKind};
 
 /// The daemon could not claim the run directory.
 #[derive(Debug, thiserror::Error)]

@@ -1,12 +1,12 @@
 //! Who holds a lock on a file in the run directory, named as
 //! `systemd-inhibit --list` names inhibitors: PID, user, command. The
-//! holders come from `lsus_proto::proclocks::owners`, which finds the
+//! holders come from `lsus_sys::proclocks::owners`, which finds the
 //! shell behind a lock that flock(1) took on the shell's descriptor.
 
 use std::path::Path;
 
-use lsus_proto::proclocks::{self, Mode};
 use lsus_proto::rundir::RunDir;
+use lsus_sys::proclocks::{self, Mode};
 
 use crate::error::Error;
 
@@ -41,15 +41,15 @@ pub struct Holder {
 impl Holder {
     /// Returns the holder described from `/proc/PID`.
     pub fn describe(pid: u32, exclusive: bool) -> Holder {
-        let uid = lsus_proto::proclocks::uid_of(pid);
+        let uid = lsus_sys::proclocks::uid_of(pid);
         let user = uid.and_then(|u| {
             nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(u))
                 .ok()
                 .flatten()
                 .map(|u| u.name)
         });
-        let comm = lsus_proto::proclocks::comm(pid);
-        let args = lsus_proto::proclocks::cmdline_args(pid);
+        let comm = lsus_sys::proclocks::comm(pid);
+        let args = lsus_sys::proclocks::cmdline_args(pid);
         let why = args.as_deref().and_then(why_of_block);
         let cmdline = args.map(|a| a.join(" ")).filter(|c| !c.is_empty());
         Holder {

@@ -12,10 +12,10 @@ use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
 use inotify::WatchMask;
 use libsus::{WatchEvent, Watcher};
-use lsus_proto::dirwatch::DirWatch;
 use lsus_proto::outcome::Record;
 use lsus_proto::presence;
 use lsus_proto::rundir::{RunDir, OUTCOME};
+use lsus_sys::dirwatch::DirWatch;
 use lsusctl_cli::{EXIT_NOT_RUNNING, EXIT_OK};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 

@@ -1,10 +1,12 @@
 //! The lsusd protocol, shared by the daemons, libsus and the tests.
 //!
 //! Everything a client of the original lsusd relies on is fixed here in one
-//! place: the names of the files in the run directory ([`rundir`]), how they
-//! are locked ([`lock`]), the outcome record lsusd leaves after each attempt
-//! ([`outcome`]), who holds a lock according to `/proc/locks`
-//! ([`proclocks`]), and the wire formats of the two sockets.
+//! place: the names of the files in the run directory ([`rundir`]), the
+//! outcome record lsusd leaves after each attempt ([`outcome`]), the other
+//! records, and the wire formats of the two sockets. How the files are
+//! locked, who holds a lock according to `/proc/locks` and how a directory
+//! is watched are the kernel's side: [`lsus_sys::lock`],
+//! [`lsus_sys::proclocks`] and [`lsus_sys::dirwatch`].
 //!
 //! ```text
 //! RUN/disabled        shared flock = "do not suspend"; a read aborts an attempt
@@ -24,13 +26,10 @@
 //! The full contract is `doc/protocol.md` at the top of the repository.
 
 pub mod args;
-pub mod dirwatch;
 pub mod idle;
-pub mod lock;
 pub mod logind;
 pub mod outcome;
 pub mod presence;
-pub mod proclocks;
 pub mod registration;
 pub mod rundir;
 pub mod status;

@@ -30,9 +30,9 @@ use std::fmt;
 use std::io::Read;
 use std::str::FromStr;
 
-use crate::proclocks::{self, Mode};
 use crate::rundir::{Access, RunDir};
 use crate::status::ParseError;
+use lsus_sys::proclocks::{self, Mode};
 
 /// The daemon's name: its PID file is `RUN/lsus-logind.pid`.
 pub const LSUS_LOGIND: &str = "lsus-logind";
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn holders_are_expanded_only_while_lsus_logind_holds_its_lock() {
-        use crate::lock::{try_lock, LockKind};
+        use lsus_sys::lock::{try_lock, LockKind};
         let t = tempfile::tempdir().unwrap();
         let run = RunDir::create(t.path().join("run"), 0o770).unwrap();
         let plain = |pid: u32| format!("PID {pid}");

@@ -238,7 +238,7 @@ pub struct Details {
     pub held: Vec<Held>,
     /// `locker=`: with `blocked` and no `pids`, the processes that took the
     /// lock and have exited since, when the process that keeps it is one
-    /// lsusd may not inspect (`lsus_proto::proclocks::hidden_keepers`).
+    /// lsusd may not inspect (`lsus_sys::proclocks::hidden_keepers`).
     pub locker: Vec<u32>,
     /// `tardy=`: the watchers lsusd stopped waiting for when
     /// `--watcher-timeout` expired (it went on as if they were ready), as

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 
 use inotify::WatchMask;
 
-use crate::dirwatch::DirWatch;
-use crate::proclocks::{self, Mode};
 use crate::rundir::{Access, RunDir, WATCHING};
+use lsus_sys::dirwatch::DirWatch;
+use lsus_sys::proclocks::{self, Mode};
 
 /// The name of lsusd's PID file in the run directory.
 pub const LSUSD_PID: &str = "lsusd.pid";
@@ -37,7 +37,7 @@ pub fn lsusd_pid(run: &RunDir) -> Option<u32> {
             .find(|h| h.mode == Mode::Exclusive)
             .map(|h| h.pid),
         // No /proc/locks: fall back to the probe (its race is rare).
-        Err(_) => match crate::lock::try_lock(&file, crate::lock::LockKind::Exclusive) {
+        Err(_) => match lsus_sys::lock::try_lock(&file, lsus_sys::lock::LockKind::Exclusive) {
             Ok(true) => None,
             _ => Some(0),
         },
@@ -169,7 +169,7 @@ fn readable(fd: BorrowedFd<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lock::{try_lock, LockKind};
+    use lsus_sys::lock::{try_lock, LockKind};
 
     #[test]
     fn waits_for_the_directory_then_the_lock_and_watching() {

@@ -117,7 +117,7 @@ impl Declaration {
         self.ino == ino
             && locks == 1
             && start_time(pid) == Some(self.start)
-            && (owner == 0 || crate::proclocks::uid_of(pid) == Some(owner))
+            && (owner == 0 || lsus_sys::proclocks::uid_of(pid) == Some(owner))
     }
 
     /// Returns the time left until the deadline at `now` (zero once it
@@ -153,7 +153,7 @@ mod tests {
             start: start_time(me).unwrap(),
             ino: 7,
         };
-        let uid = crate::proclocks::uid_of(me).unwrap();
+        let uid = lsus_sys::proclocks::uid_of(me).unwrap();
         assert!(d.valid_for(me, uid, 7, 1));
         assert!(!d.valid_for(me, uid, 8, 1), "another disabled");
         assert!(!d.valid_for(me, uid, 7, 2), "a second, untimed lock");

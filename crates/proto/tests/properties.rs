@@ -11,10 +11,10 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use lsus_proto::outcome::Record;
-use lsus_proto::proclocks::{self, Mode};
 use lsus_proto::registration::{self, Received, RecvBuffer, MAX_FDS_PER_WATCH};
 use lsus_proto::status::{LsusedStatus, WakealarmdStatus};
 use lsus_proto::wakealarm::{self, parse_time, Reply, ReplyParser, TimeParser};
+use lsus_sys::proclocks::{self, Mode};
 use proptest::prelude::*;
 
 /// Words an outcome record or history line is made of, valid and not.

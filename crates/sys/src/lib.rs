@@ -2,8 +2,15 @@
 //!
 //! Each kernel interface the daemons use is one small type with a
 //! configurable sysfs root, so tests run against a fake tree and the
-//! suspend logic runs in-process against a simulated kernel.
+//! suspend logic runs in-process against a simulated kernel. Beside them:
+//! advisory locks on run-directory files ([`lock`]), who holds them
+//! according to `/proc/locks` ([`proclocks`]) and inotify watches of a
+//! directory with a deadline ([`dirwatch`]). This crate knows nothing of the
+//! protocol (`lsus-proto` depends on it, never the other way round).
 
+pub mod dirwatch;
+pub mod lock;
 pub mod power;
+pub mod proclocks;
 pub mod rtc;
 pub mod wakeup;

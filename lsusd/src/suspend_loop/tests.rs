@@ -281,7 +281,7 @@ fn stale_immediate_is_removed_and_young_one_gets_its_grace() {
     let p2 = path.clone();
     let locker = thread::spawn(move || {
         thread::sleep(Duration::from_millis(100));
-        lsus_proto::lock::lock(&f, lsus_proto::lock::LockKind::Exclusive).unwrap();
+        lsus_sys::lock::lock(&f, lsus_sys::lock::LockKind::Exclusive).unwrap();
         assert!(p2.exists(), "removed within the grace period");
         f
     });
@@ -551,7 +551,7 @@ fn forced_request_goes_over_a_block_and_the_record_names_it() {
     assert!(!r.dir.join("force/request").exists());
     // The blocker still holds its lock.
     let f = std::fs::File::open(r.dir.join("disabled")).unwrap();
-    assert!(!lsus_proto::lock::try_lock(&f, lsus_proto::lock::LockKind::Exclusive).unwrap());
+    assert!(!lsus_sys::lock::try_lock(&f, lsus_sys::lock::LockKind::Exclusive).unwrap());
     let _ = blocker.kill();
     let _ = blocker.wait();
 }
