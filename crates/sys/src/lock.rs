@@ -4,9 +4,21 @@
 //! description, are dropped by the kernel when the last descriptor closes
 //! (so a crashed client never leaves suspend blocked), and never conflict
 //! with a process's own other locks on a different description.
+//!
+//! The calls go through `rustix::fs::flock`, which borrows the descriptor.
+//! nix's `Flock<T>` does not fit how lsusd uses its locks: it takes the
+//! file by value and unlocks when dropped, but lsusd keeps its descriptors,
+//! locks and unlocks through them many times, hands a clone of the same
+//! open file description to the thread that waits for blockers (dropping
+//! that clone must not release the lock held through the original) and
+//! libsus try-locks exclusively a descriptor that already holds a shared
+//! lock (to learn whether it is the last holder). nix's plain `flock`
+//! function is deprecated and takes a raw descriptor.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
+
+use rustix::fs::FlockOperation;
 
 /// Which lock to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,21 +29,14 @@ pub enum LockKind {
     Exclusive,
 }
 
-fn flock(fd: impl AsFd, op: libc::c_int) -> io::Result<()> {
-    // SAFETY: flock(2) only reads the integer descriptor, which the borrow
-    // keeps open for the duration of the call; no memory is passed.
-    let rc = unsafe { libc::flock(fd.as_fd().as_raw_fd(), op) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+fn flock(fd: impl AsFd, op: FlockOperation) -> io::Result<()> {
+    rustix::fs::flock(fd, op).map_err(io::Error::from)
 }
 
-fn op(kind: LockKind) -> libc::c_int {
+fn op(kind: LockKind) -> FlockOperation {
     match kind {
-        LockKind::Shared => libc::LOCK_SH,
-        LockKind::Exclusive => libc::LOCK_EX,
+        LockKind::Shared => FlockOperation::LockShared,
+        LockKind::Exclusive => FlockOperation::LockExclusive,
     }
 }
 
@@ -60,7 +65,11 @@ pub fn lock_retrying(fd: impl AsFd, kind: LockKind) -> io::Result<()> {
 /// Returns `Ok(true)` if and only if the lock is now held through `fd`,
 /// `Ok(false)` if a conflicting lock is held elsewhere.
 pub fn try_lock(fd: impl AsFd, kind: LockKind) -> io::Result<bool> {
-    match flock(fd, op(kind) | libc::LOCK_NB) {
+    let op = match kind {
+        LockKind::Shared => FlockOperation::NonBlockingLockShared,
+        LockKind::Exclusive => FlockOperation::NonBlockingLockExclusive,
+    };
+    match flock(fd, op) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
         Err(e) => Err(e),
@@ -69,7 +78,7 @@ pub fn try_lock(fd: impl AsFd, kind: LockKind) -> io::Result<bool> {
 
 /// Releases any lock held through `fd`.
 pub fn unlock(fd: impl AsFd) -> io::Result<()> {
-    flock(fd, libc::LOCK_UN)
+    flock(fd, FlockOperation::Unlock)
 }
 
 #[cfg(test)]

@@ -10,6 +10,11 @@
 //! shell. [`owners`] then finds the processes with a descriptor that
 //! carries the lock (`/proc/PID/fdinfo/FD` lists the locks of the open
 //! file behind FD), without the children that merely inherited it.
+//!
+//! The tables are parsed here by hand, not through a `/proc` crate: such a
+//! crate reads the file through its own buffered reader, several `read(2)`
+//! calls for a long table, and would lose the single-read snapshot of
+//! `/proc/locks` that `read_snapshot` takes (see there why it matters).
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
