@@ -21,7 +21,7 @@ use nix::unistd::Pid;
 use lsusctl_cli::{EXIT_CANNOT_RUN, EXIT_FAILURE, EXIT_NOT_FOUND};
 
 use crate::error::Error;
-use crate::status::open_checked;
+use crate::rundir::open_checked;
 
 /// The last SIGTERM or SIGHUP received, to pass on (0: none).
 static PASS_ON: AtomicI32 = AtomicI32::new(0);

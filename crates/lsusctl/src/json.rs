@@ -11,17 +11,13 @@ use serde::ser::{Error as _, SerializeMap as _};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use lsus_proto::logind::{Inhibitor, LogindStatus};
 use lsus_proto::outcome::{Details, Outcome, Record};
-use lsus_proto::status::{LsusedStatus, WakealarmdStatus};
 use lsus_sys::wakeup::SuspendStats;
 
 use crate::error::Error;
 use crate::fmt::epoch;
-use crate::history::describe;
-use crate::procinfo::Holder;
+use crate::record::describe;
 use crate::stats::{Agreement, Blocker, Summary};
-use crate::status::{Helper, IdleReport, Report};
 
 /// The version of the JSON documents: it grows when a key changes meaning
 /// or goes away (new keys may appear without it).
@@ -33,7 +29,7 @@ pub fn to_line<T: Serialize>(doc: &T) -> Result<String, Error> {
 }
 
 /// Writes seconds with 3 decimals; NaN and infinities as `null`.
-fn millis<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn millis<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
     if !x.is_finite() {
         return s.serialize_none();
     }
@@ -44,273 +40,13 @@ fn millis<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// [`millis`] for an optional value; `None` is `null`.
-fn opt_millis<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn opt_millis<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
     millis(&x.unwrap_or(f64::NAN), s)
 }
 
 /// Writes pairs as one object, in their order.
 fn pairs<K: Serialize, V: Serialize, S: Serializer>(v: &[(K, V)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(v.iter().map(|(k, n)| (k, n)))
-}
-
-// ---- status ----------------------------------------------------------------
-
-/// `lsusctl status --json` when lsusd is not running.
-#[derive(Serialize)]
-pub struct NotRunning<'a> {
-    version: u32,
-    running: bool,
-    run_dir: &'a str,
-    why: &'a str,
-}
-
-impl<'a> NotRunning<'a> {
-    /// The document for the run directory `run_dir`, and why lsusd is not
-    /// running there.
-    pub fn new(run_dir: &'a str, why: &'a str) -> Self {
-        NotRunning {
-            version: VERSION,
-            running: false,
-            run_dir,
-            why,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct HolderJson<'a> {
-    pid: u32,
-    uid: Option<u32>,
-    user: Option<&'a str>,
-    comm: Option<&'a str>,
-    cmdline: Option<&'a str>,
-    why: Option<&'a str>,
-    mode: &'static str,
-    locker_pid: Option<u32>,
-    /// A timed block's seconds left (doc/protocol.md §13).
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "opt_millis")]
-    timed_left: Option<f64>,
-}
-
-fn holders(hs: &[Holder]) -> Vec<HolderJson<'_>> {
-    hs.iter()
-        .map(|h| HolderJson {
-            pid: h.pid,
-            uid: h.uid,
-            user: h.user.as_deref(),
-            comm: h.comm.as_deref(),
-            cmdline: h.cmdline.as_deref(),
-            why: h.why.as_deref(),
-            mode: if h.exclusive { "exclusive" } else { "shared" },
-            locker_pid: h.locker,
-            timed_left: h.timed_left.map(|d| d.as_secs_f64()),
-        })
-        .collect()
-}
-
-#[derive(Serialize)]
-struct Pid {
-    pid: u32,
-}
-
-#[derive(Serialize)]
-struct Holders<'a> {
-    on: bool,
-    holders: Vec<HolderJson<'a>>,
-}
-
-#[derive(Serialize)]
-struct Watchers<'a> {
-    count: usize,
-    holders: Vec<HolderJson<'a>>,
-}
-
-/// lsused: its counts are `null` when it publishes none.
-#[derive(Serialize)]
-struct LsusedJson<'a> {
-    pid: u32,
-    clients: Option<usize>,
-    descriptors: Option<usize>,
-    /// Clients cut by the reply timeout since lsused started.
-    tardy_total: Option<u64>,
-    /// The clients cut at the most recent reply timeout.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tardy: Option<Vec<NamedJson<'a>>>,
-}
-
-impl<'a> LsusedJson<'a> {
-    fn new(pid: u32, s: Option<&'a LsusedStatus>) -> Self {
-        LsusedJson {
-            pid,
-            clients: s.map(|s| s.clients),
-            descriptors: s.map(|s| s.descriptors),
-            tardy_total: s.map(|s| s.tardy_total),
-            tardy: s.filter(|s| !s.tardy.is_empty()).map(|s| named(&s.tardy)),
-        }
-    }
-}
-
-/// wakealarmd: its counts are `null` when it publishes none.
-#[derive(Serialize)]
-struct WakealarmdJson {
-    pid: u32,
-    connections: Option<usize>,
-    pending: Option<usize>,
-    blocking: Option<usize>,
-    next: Option<u64>,
-}
-
-impl WakealarmdJson {
-    fn new(pid: u32, s: Option<&WakealarmdStatus>) -> Self {
-        WakealarmdJson {
-            pid,
-            connections: s.map(|s| s.connections),
-            pending: s.map(|s| s.pending),
-            blocking: s.map(|s| s.blocking),
-            next: s.and_then(|s| s.next),
-        }
-    }
-}
-
-fn helper<'a, S, J>(h: &'a Helper<S>, new: impl Fn(u32, Option<&'a S>) -> J) -> Option<J> {
-    match h {
-        Helper::NotRunning => None,
-        Helper::Running { pid, status } => Some(new(*pid, status.as_ref())),
-    }
-}
-
-#[derive(Serialize)]
-struct InhibitorJson<'a> {
-    who: &'a str,
-    why: &'a str,
-    what: &'a str,
-    mode: &'a str,
-    pid: u32,
-    uid: u32,
-    user: String,
-    blocks_sleep: bool,
-}
-
-impl<'a> From<&'a Inhibitor> for InhibitorJson<'a> {
-    fn from(i: &'a Inhibitor) -> Self {
-        InhibitorJson {
-            who: &i.who,
-            why: &i.why,
-            what: &i.what,
-            mode: &i.mode,
-            pid: i.pid,
-            uid: i.uid,
-            user: i.user(),
-            blocks_sleep: i.blocks_sleep(),
-        }
-    }
-}
-
-/// lsus-logind: what it publishes is `null` when it publishes nothing.
-#[derive(Serialize)]
-struct LogindJson<'a> {
-    pid: u32,
-    connected: Option<bool>,
-    holding: Option<bool>,
-    sleeping: Option<bool>,
-    inhibitors: Option<Vec<InhibitorJson<'a>>>,
-}
-
-impl<'a> LogindJson<'a> {
-    fn new(pid: u32, s: Option<&'a LogindStatus>) -> Self {
-        LogindJson {
-            pid,
-            connected: s.map(|s| s.connected),
-            holding: s.map(|s| s.holding),
-            sleeping: s.map(|s| s.sleeping),
-            inhibitors: s.map(|s| s.inhibitors.iter().map(InhibitorJson::from).collect()),
-        }
-    }
-}
-
-/// lsus-idle: its numbers are `null` when it publishes none.
-#[derive(Serialize)]
-struct IdleJson {
-    pid: u32,
-    #[serde(serialize_with = "opt_millis")]
-    timeout: Option<f64>,
-    devices: Option<usize>,
-    #[serde(serialize_with = "opt_millis")]
-    idle_seconds: Option<f64>,
-    idle: Option<bool>,
-    holding: Option<bool>,
-}
-
-impl IdleJson {
-    fn new(r: &IdleReport) -> Self {
-        let s = r.status.as_ref();
-        IdleJson {
-            pid: r.pid,
-            timeout: s.map(|s| s.timeout.as_secs_f64()),
-            devices: s.map(|s| s.devices),
-            idle_seconds: s.map(|_| r.idle_for.as_secs_f64()),
-            idle: s.map(|s| s.idle),
-            holding: s.map(|s| s.holding),
-        }
-    }
-}
-
-/// `lsusctl status --json` (lsusd running).
-#[derive(Serialize)]
-pub struct Status<'a> {
-    version: u32,
-    running: bool,
-    run_dir: &'a str,
-    lsusd: Pid,
-    blocked: bool,
-    blockers: Vec<HolderJson<'a>>,
-    entering: bool,
-    in_progress: bool,
-    #[serde(serialize_with = "opt_millis")]
-    attempt_seconds: Option<f64>,
-    not_ready: Vec<HolderJson<'a>>,
-    request_pending: bool,
-    immediate: Holders<'a>,
-    watchers: Watchers<'a>,
-    lsused: Option<LsusedJson<'a>>,
-    wakealarmd: Option<WakealarmdJson>,
-    logind: Option<LogindJson<'a>>,
-    idle: Option<IdleJson>,
-    last: Vec<RecordJson<'a>>,
-}
-
-impl<'a> From<&'a Report> for Status<'a> {
-    fn from(r: &'a Report) -> Self {
-        Status {
-            version: VERSION,
-            running: true,
-            run_dir: &r.dir,
-            lsusd: Pid { pid: r.lsusd },
-            blocked: !r.blockers.is_empty(),
-            blockers: holders(&r.blockers),
-            entering: r.entering,
-            in_progress: r.in_progress,
-            attempt_seconds: r.attempt_seconds,
-            not_ready: holders(&r.not_ready),
-            request_pending: r.request_pending,
-            immediate: Holders {
-                on: r.immediate.as_ref().is_some_and(|h| !h.is_empty()),
-                holders: holders(r.immediate.as_deref().unwrap_or_default()),
-            },
-            watchers: Watchers {
-                count: r.watchers.len(),
-                holders: holders(&r.watchers),
-            },
-            lsused: helper(&r.lsused, LsusedJson::new),
-            wakealarmd: helper(&r.wakealarmd, WakealarmdJson::new),
-            logind: r
-                .logind
-                .as_ref()
-                .map(|(pid, s)| LogindJson::new(*pid, s.as_ref())),
-            idle: r.idle.as_ref().map(IdleJson::new),
-            last: r.last.iter().map(RecordJson::nested).collect(),
-        }
-    }
 }
 
 // ---- records (history, status, watch) -------------------------------------
@@ -383,12 +119,12 @@ pub struct RecordJson<'a> {
 
 /// A process of `tardy` or `overrode`: `{pid, command}`.
 #[derive(Serialize)]
-struct NamedJson<'a> {
+pub(crate) struct NamedJson<'a> {
     pid: u32,
     command: &'a str,
 }
 
-fn named(v: &[lsus_proto::outcome::Named]) -> Vec<NamedJson<'_>> {
+pub(crate) fn named(v: &[lsus_proto::outcome::Named]) -> Vec<NamedJson<'_>> {
     v.iter()
         .map(|n| NamedJson {
             pid: n.pid,
@@ -700,11 +436,28 @@ mod tests {
     }
 
     #[test]
-    fn strings_are_escaped() {
-        let j = to_line(&NotRunning::new("/run/a\"b\n", "\u{1}")).unwrap();
+    fn a_history_document_carries_the_details() {
+        let r = Record {
+            seq: 4,
+            time: std::time::UNIX_EPOCH + std::time::Duration::from_millis(1500),
+            outcome: Outcome::Blocked { pids: vec![7] },
+            details: Default::default(),
+        };
         assert_eq!(
-            j,
-            r#"{"version":1,"running":false,"run_dir":"/run/a\"b\n","why":"\u0001"}"#
+            to_line(&RecordJson::document(&r)).unwrap(),
+            "{\"version\":1,\"seq\":4,\"time\":1.500,\"outcome\":\"blocked\",\
+             \"description\":\"blocked by PID 7\",\"pids\":[7]}"
+        );
+        let r: Record = "seq=5 time=2.000 outcome=suspended seconds=1.000 woke=rtc0 \
+                         held=7:1.500:sh\n"
+            .parse()
+            .unwrap();
+        let j = to_line(&RecordJson::nested(&r)).unwrap();
+        assert!(
+            j.ends_with(
+                ",\"woke\":[\"rtc0\"],\"held\":[{\"pid\":7,\"seconds\":1.500,\"command\":\"sh\"}]}"
+            ),
+            "{j}"
         );
     }
 

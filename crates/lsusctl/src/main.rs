@@ -7,6 +7,8 @@ mod fmt;
 mod history;
 mod json;
 mod procinfo;
+mod record;
+mod rundir;
 mod stats;
 mod status;
 mod timeline;
@@ -52,7 +54,7 @@ fn try_main(cli: Cli) -> Result<u8, Error> {
                 // Scripts get their JSON also when lsusd is stopped.
                 Err(Error::NotRunning { dir, why }) if json => {
                     let shown = dir.display().to_string();
-                    let text = json::to_line(&json::NotRunning::new(&shown, &why))? + "\n";
+                    let text = json::to_line(&status::NotRunning::new(&shown, &why))? + "\n";
                     eprintln!("lsusctl: lsusd is not running on {} ({why})", dir.display());
                     print(&text)?;
                     return Ok(lsusctl_cli::EXIT_NOT_RUNNING);

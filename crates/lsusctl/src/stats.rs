@@ -361,8 +361,8 @@ impl Summary {
 /// Runs `lsusctl stats`.
 pub fn run(dir: &Path, since: Duration, json: bool, sysfs: &Path) -> Result<String, Error> {
     // Like the history, the statistics do not need lsusd running.
-    let run = crate::status::open_run_dir(dir)?;
-    let records = crate::history::read(&run, None)?;
+    let run = crate::rundir::open(dir)?;
+    let records = crate::rundir::records(&run, None)?;
     let kernel = WakeupFiles::new(sysfs).suspend_stats();
     let s = summarize(&records, SystemTime::now(), since, kernel);
     if json {

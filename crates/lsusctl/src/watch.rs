@@ -21,9 +21,9 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use crate::error::Error;
 use crate::fmt::{epoch, local_time};
-use crate::history;
 use crate::json::{to_line, WatchLine};
-use crate::status::{open_checked, read_text};
+use crate::record;
+use crate::rundir::{open_checked, read_text};
 
 /// How long to wait for lsusd's record after a resume.
 const RECORD_WAIT: Duration = Duration::from_millis(500);
@@ -114,7 +114,7 @@ fn handle(
                     s.push_str(&format!(" after {:.3} s", d.as_secs_f64()));
                 }
                 if let Some(r) = &record {
-                    s.push_str(&format!(": {}", history::describe(&r.outcome)));
+                    s.push_str(&format!(": {}", record::describe(&r.outcome)));
                 }
                 s
             };
