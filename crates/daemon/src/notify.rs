@@ -2,6 +2,19 @@
 //!
 //! The protocol is one datagram to the socket named by `NOTIFY_SOCKET`
 //! (a path, or an abstract name written with a leading `@`).
+//!
+//! Kept by hand rather than through the `sd-notify` crate (0.5.0, read for
+//! issue #18): that crate connects to `NOTIFY_SOCKET` as a path only, so an
+//! abstract name, which sd_notify(3) allows, would be looked up as a file
+//! called `@…`; it answers `Ok(())` whether or not a manager is listening,
+//! where the daemons say "notified" only when one is ([`notify`] returns
+//! `Ok(false)` without `NOTIFY_SOCKET`); and it needs Rust 1.82, above the
+//! workspace's 1.80. The daemons send `READY=1` and `STOPPING=1` only (no
+//! `STATUS=`, no `WATCHDOG=`: the units set no `WatchdogSec=`), which is the
+//! one function below. `NOTIFY_SOCKET` is left set, as libsystemd's
+//! `sd_notify(0, …)` leaves it: each daemon sends `STOPPING=1` through it
+//! at the end, and systemd takes messages from the main process only (the
+//! units keep the default `NotifyAccess=main`).
 
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -66,17 +79,36 @@ pub fn stopping() {
 mod tests {
     use super::*;
 
+    /// The variable is process-wide: this is the only test that sets it,
+    /// and it tries each form of the address in turn.
     #[test]
-    fn sends_ready_to_a_path_socket() {
+    fn sends_to_a_path_or_an_abstract_socket_and_nothing_without_one() {
+        use std::os::linux::net::SocketAddrExt;
+        let mut buf = [0u8; 64];
+
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify");
         let server = UnixDatagram::bind(&path).unwrap();
-        // The variable is process-wide; this is the only test that sets it.
         std::env::set_var("NOTIFY_SOCKET", &path);
         assert!(notify("READY=1").unwrap());
-        std::env::remove_var("NOTIFY_SOCKET");
-        let mut buf = [0u8; 64];
         let n = server.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"READY=1");
+
+        let name = format!("lsus-notify-test-{}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let server = UnixDatagram::bind_addr(&addr).unwrap();
+        std::env::set_var("NOTIFY_SOCKET", format!("@{name}"));
+        assert!(notify("STOPPING=1").unwrap());
+        let n = server.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"STOPPING=1");
+
+        std::env::set_var("NOTIFY_SOCKET", "relative/name");
+        assert_eq!(
+            notify("READY=1").unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+
+        std::env::remove_var("NOTIFY_SOCKET");
+        assert!(!notify("READY=1").unwrap());
     }
 }
