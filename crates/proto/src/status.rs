@@ -39,6 +39,28 @@ fn fields(line: &str) -> impl Iterator<Item = Result<(&str, &str), ParseError>> 
     })
 }
 
+/// Calls `f` with each `(key, value)` pair of a status line; the line must
+/// carry `required` (the key every writer puts first).
+fn parse_fields<'a>(
+    line: &'a str,
+    required: &str,
+    mut f: impl FnMut(&'a str, &'a str) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    let mut seen = false;
+    for field in fields(line) {
+        let (key, value) = field?;
+        seen |= key == required;
+        f(key, value)?;
+    }
+    if !seen {
+        return Err(ParseError(format!(
+            "no {required}= in {:?}",
+            line.trim_end()
+        )));
+    }
+    Ok(())
+}
+
 fn number<T: FromStr>(key: &str, value: &str) -> Result<T, ParseError> {
     value
         .parse()
@@ -88,23 +110,16 @@ impl FromStr for LsusedStatus {
 
     fn from_str(line: &str) -> Result<LsusedStatus, ParseError> {
         let mut status = LsusedStatus::default();
-        let mut seen = false;
-        for field in fields(line) {
-            let (key, value) = field?;
+        parse_fields(line, "clients", |key, value| {
             match key {
-                "clients" => {
-                    status.clients = number(key, value)?;
-                    seen = true;
-                }
+                "clients" => status.clients = number(key, value)?,
                 "descriptors" => status.descriptors = number(key, value)?,
                 "tardy_total" => status.tardy_total = number(key, value)?,
                 "tardy" => status.tardy = crate::outcome::parse_named(value),
                 _ => {}
             }
-        }
-        if !seen {
-            return Err(ParseError(format!("no clients= in {:?}", line.trim_end())));
-        }
+            Ok(())
+        })?;
         Ok(status)
     }
 }
@@ -143,26 +158,16 @@ impl FromStr for WakealarmdStatus {
 
     fn from_str(line: &str) -> Result<WakealarmdStatus, ParseError> {
         let mut status = WakealarmdStatus::default();
-        let mut seen = false;
-        for field in fields(line) {
-            let (key, value) = field?;
+        parse_fields(line, "connections", |key, value| {
             match key {
-                "connections" => {
-                    status.connections = number(key, value)?;
-                    seen = true;
-                }
+                "connections" => status.connections = number(key, value)?,
                 "pending" => status.pending = number(key, value)?,
                 "blocking" => status.blocking = number(key, value)?,
                 "next" => status.next = Some(number(key, value)?),
                 _ => {}
             }
-        }
-        if !seen {
-            return Err(ParseError(format!(
-                "no connections= in {:?}",
-                line.trim_end()
-            )));
-        }
+            Ok(())
+        })?;
         Ok(status)
     }
 }

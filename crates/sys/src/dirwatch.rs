@@ -113,20 +113,7 @@ impl DirWatch {
     /// mask and name. Returns how many there were. A queue overflow is
     /// passed on as an event with `EventMask::Q_OVERFLOW` and no name.
     pub fn drain(&mut self, mut f: impl FnMut(EventMask, Option<&OsStr>)) -> io::Result<usize> {
-        let mut count = 0;
-        loop {
-            match self.inotify.read_events(&mut self.buf) {
-                Ok(events) => {
-                    for e in events {
-                        count += 1;
-                        f(e.mask, e.name);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(count),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        self.drain_from(|_, mask, name| f(mask, name))
     }
 }
 

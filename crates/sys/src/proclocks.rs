@@ -49,6 +49,14 @@ pub fn holders_in(locks: &Path, dev: u64, ino: u64) -> io::Result<Vec<Holder>> {
     Ok(parse(&read_snapshot(locks)?, dev, ino))
 }
 
+/// Calls `f` with this system's `/proc` and one snapshot of `/proc/locks`.
+fn on_this_system<T>(f: impl FnOnce(&Path, &str) -> io::Result<T>) -> io::Result<T> {
+    f(
+        Path::new("/proc"),
+        &read_snapshot(Path::new("/proc/locks"))?,
+    )
+}
+
 /// Reads a `/proc` table in as few `read(2)` calls as it takes. The kernel
 /// builds `/proc/locks` afresh for every `read` call, resuming at the
 /// position of the last one: locks taken or dropped between two calls
@@ -128,12 +136,7 @@ pub fn parse(text: &str, dev: u64, ino: u64) -> Vec<Holder> {
 /// between the caller's failed try-lock and this read. The caller decides
 /// what to make of that (lsusd tries the lock again, see its step 3).
 pub fn holding_pids(dev: u64, ino: u64) -> io::Result<Vec<u32>> {
-    holding_pids_in(
-        Path::new("/proc"),
-        &read_snapshot(Path::new("/proc/locks"))?,
-        dev,
-        ino,
-    )
+    on_this_system(|proc, locks| holding_pids_in(proc, locks, dev, ino))
 }
 
 /// As [`holding_pids`], with the text of `/proc/locks` and a `/proc` tree.
@@ -165,12 +168,7 @@ pub fn holding_pids_in(proc: &Path, locks: &str, dev: u64, ino: u64) -> io::Resu
 /// cannot be named then; the locker's PID, and the fact, can. Called only
 /// when [`holding_pids`] names nobody.
 pub fn hidden_keepers(dev: u64, ino: u64) -> io::Result<Vec<u32>> {
-    hidden_keepers_in(
-        Path::new("/proc"),
-        &read_snapshot(Path::new("/proc/locks"))?,
-        dev,
-        ino,
-    )
+    on_this_system(|proc, locks| hidden_keepers_in(proc, locks, dev, ino))
 }
 
 /// As [`hidden_keepers`], with the text of `/proc/locks` and a `/proc` tree.
