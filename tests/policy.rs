@@ -367,7 +367,8 @@ fn force_is_refused_to_a_member_of_suspend_alone_by_the_kernel() {
     assert_eq!(out.status.code(), Some(2), "{}\n{}", text(&out), env.dump());
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "not permitted to force suspend: not root and not in group suspend-force\n"
+        "request-suspend: not permitted to force suspend: not root and not in group \
+         suspend-force\n"
     );
     assert!(!env.run.join("force/request").exists());
     assert_eq!(env.outcome_seq(), 0, "no attempt\n{}", env.dump());

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use lsus_daemon::args::CommonArgs;
 
 /// The default idle time: five minutes.
 pub const DEFAULT_IDLE_SECS: &str = "300";
@@ -21,9 +22,9 @@ pub const DEFAULT_INPUT_DIR: &str = "/dev/input";
 #[derive(Debug, Parser)]
 #[command(name = "lsus-idle", version, about, long_about)]
 pub struct Cli {
-    /// Run directory shared with lsusd [default: /run/suspend].
-    #[arg(long, value_name = "DIR", env = lsus_proto::rundir::RUN_DIR_ENV)]
-    pub run_dir: Option<PathBuf>,
+    // The options every daemon takes: --run-dir, -v, -q.
+    #[command(flatten)]
+    pub common: CommonArgs,
 
     /// Seconds without input after which the machine is idle.
     #[arg(long, value_name = "SECS", default_value = DEFAULT_IDLE_SECS, value_parser = lsus_proto::args::seconds)]
@@ -44,14 +45,6 @@ pub struct Cli {
     /// neither hold immediate mode nor abort an attempt.
     #[arg(long)]
     pub dry_run: bool,
-
-    /// More log output (repeat for more).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-
-    /// Less log output (repeat for less).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub quiet: u8,
 }
 
 #[cfg(test)]

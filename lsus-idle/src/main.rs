@@ -29,13 +29,13 @@ type Fatal = Box<dyn std::error::Error>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    lsus_daemon::run(NAME, cli.verbose, cli.quiet, || try_main(&cli))
+    lsus_daemon::run(NAME, &cli.common, || try_main(&cli))
 }
 
 fn try_main(cli: &Cli) -> Result<(), Fatal> {
     let signals = lsus_daemon::signals::ShutdownSignals::install()
         .map_err(|e| format!("cannot set up signal handling: {e}"))?;
-    let dir = rundir::resolve(cli.run_dir.as_deref());
+    let dir = cli.common.run_dir.clone();
     // Started before lsusd (or while it restarts): wait for it, said once.
     let Some(run) = lsus_daemon::wait::for_lsusd(&dir, std::os::fd::AsFd::as_fd(&signals))? else {
         tracing::info!("stopped while waiting for lsusd");

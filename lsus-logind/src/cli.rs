@@ -3,9 +3,8 @@
 //! A library of its own so that `crates/docgen` can build the man page and
 //! the shell completions from the same definition the binary parses.
 
-use std::path::PathBuf;
-
 use clap::Parser;
+use lsus_daemon::args::CommonArgs;
 
 /// lsus-logind: systemd-logind's sleep inhibitors block lsusd.
 ///
@@ -18,22 +17,14 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 pub struct Cli {
-    /// Run directory shared with lsusd [default: /run/suspend]
-    #[arg(long, value_name = "DIR", env = "LSUSD_RUN_DIR")]
-    pub run_dir: Option<PathBuf>,
+    // The options every daemon takes: --run-dir, -v, -q.
+    #[command(flatten)]
+    pub common: CommonArgs,
 
     /// D-Bus address of the bus logind is on [default: the system bus,
     /// or DBUS_SYSTEM_BUS_ADDRESS]
     #[arg(long, value_name = "ADDRESS")]
     pub bus_address: Option<String>,
-
-    /// Log more (repeat for even more)
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-
-    /// Log less (repeat for even less)
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub quiet: u8,
 }
 
 #[cfg(test)]
@@ -47,7 +38,7 @@ mod tests {
         let cli =
             Cli::try_parse_from(["lsus-logind", "--bus-address", "unix:path=/x", "-v"]).unwrap();
         assert_eq!(cli.bus_address.as_deref(), Some("unix:path=/x"));
-        assert_eq!(cli.verbose, 1);
+        assert_eq!(cli.common.verbose, 1);
     }
 
     #[test]

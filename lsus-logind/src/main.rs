@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use clap::Parser;
 use lsus_daemon::instance::InstanceLock;
 use lsus_proto::logind::LSUS_LOGIND;
-use lsus_proto::rundir::{self, RunDir};
+use lsus_proto::rundir::RunDir;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::hold::Hold;
@@ -33,7 +33,7 @@ type Fatal = Box<dyn std::error::Error>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    lsus_daemon::run(LSUS_LOGIND, cli.verbose, cli.quiet, || try_main(&cli))
+    lsus_daemon::run(LSUS_LOGIND, &cli.common, || try_main(&cli))
 }
 
 fn try_main(cli: &Cli) -> Result<(), Fatal> {
@@ -41,7 +41,7 @@ fn try_main(cli: &Cli) -> Result<(), Fatal> {
     // so a SIGTERM is read here and nowhere else.
     let mut signals = lsus_daemon::signals::ShutdownSignals::install()
         .map_err(|e| format!("cannot set up signal handling: {e}"))?;
-    let dir = rundir::resolve(cli.run_dir.as_deref());
+    let dir = cli.common.run_dir.clone();
     let run = RunDir::open(&dir).map_err(|e| format!("{e} (is lsusd running?)"))?;
     // Its PID file goes when it stops, as lsused's and wakealarmd's do
     // (doc/protocol.md §1.8).

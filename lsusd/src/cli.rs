@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use lsus_daemon::args::{CommonArgs, SysfsArg};
 use lsus_sys::power::SleepState;
 
 /// lsusd — the Linux SUSpend Daemon.
@@ -15,13 +16,13 @@ use lsus_sys::power::SleepState;
 #[derive(Debug, Parser)]
 #[command(name = "lsusd", version, about, long_about)]
 pub struct Cli {
-    /// Run directory shared with the clients.
-    #[arg(long, value_name = "DIR", env = "LSUSD_RUN_DIR", default_value = lsus_proto::rundir::DEFAULT_RUN_DIR)]
-    pub run_dir: PathBuf,
+    // The options every daemon takes: --run-dir, -v, -q.
+    #[command(flatten)]
+    pub common: CommonArgs,
 
-    /// Root of the sysfs tree (power/wakeup_count, power/state).
-    #[arg(long, value_name = "DIR", default_value = "/sys")]
-    pub sysfs: PathBuf,
+    // --sysfs, as every daemon that reads kernel files takes it.
+    #[command(flatten)]
+    pub sysfs: SysfsArg,
 
     /// Sleep state written to power/state.
     #[arg(long, value_name = "STATE", default_value = "mem", value_parser = parse_state)]
@@ -78,14 +79,6 @@ pub struct Cli {
     /// seconds blocked by command.
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
-
-    /// More log output (repeat for more).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-
-    /// Less log output (repeat for less).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub quiet: u8,
 }
 
 fn parse_state(s: &str) -> Result<SleepState, String> {

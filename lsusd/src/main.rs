@@ -14,42 +14,25 @@ mod watchers;
 use std::time::Duration;
 
 use clap::Parser;
-use lsus_daemon::{
-    instance::InstanceLock, logging, notify, signals, EXIT_FAILURE, EXIT_OK, EXIT_USAGE,
-};
+use lsus_daemon::{instance::InstanceLock, notify, signals, UsageError};
 use lsus_proto::rundir::RunDir;
 use lsus_sys::power::SysfsPower;
 use lsusd_cli as cli;
 
 use crate::suspend_loop::{Config, Stop, Suspender};
 
-/// A mistake in the options that only shows once they are looked at (a
-/// sysfs tree without the kernel files, a run directory whose parent is
-/// missing): exit 2, like a usage error.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct ConfigError(String);
-
-fn main() {
+fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    logging::init(cli.verbose, cli.quiet);
-    std::process::exit(match try_main(cli) {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            lsus_daemon::logging::fatal("lsusd", &*e);
-            if e.is::<ConfigError>() {
-                EXIT_USAGE
-            } else {
-                EXIT_FAILURE
-            }
-        }
-    });
+    // A mistake in the options that only shows once they are looked at (a
+    // sysfs tree without the kernel files, a run directory whose parent is
+    // missing) is a UsageError: exit 2, as for a bad command line.
+    lsus_daemon::run("lsusd", &cli.common.clone(), || try_main(cli))
 }
 
 /// Returns the kernel files missing under the sysfs root, relative to it
 /// (`power/state`, `power/wakeup_count`). Without `--dry-run` any missing
 /// one is an error naming its path; with it, a warning.
-fn check_sysfs(power: &SysfsPower, dry_run: bool) -> Result<Vec<String>, ConfigError> {
+fn check_sysfs(power: &SysfsPower, dry_run: bool) -> Result<Vec<String>, UsageError> {
     let mut missing = Vec::new();
     for (name, path) in [
         ("power/state", power.state_path()),
@@ -59,7 +42,7 @@ fn check_sysfs(power: &SysfsPower, dry_run: bool) -> Result<Vec<String>, ConfigE
             continue;
         }
         if !dry_run {
-            return Err(ConfigError(format!(
+            return Err(UsageError(format!(
                 "{} does not exist: is --sysfs the sysfs root (/sys)?",
                 path.display()
             )));
@@ -75,13 +58,13 @@ fn check_sysfs(power: &SysfsPower, dry_run: bool) -> Result<Vec<String>, ConfigE
 }
 
 /// A `--metrics-file` must name a file in a directory that exists.
-fn check_metrics_file(path: &std::path::Path) -> Result<(), ConfigError> {
+fn check_metrics_file(path: &std::path::Path) -> Result<(), UsageError> {
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     if path.file_name().is_none() || !parent.is_dir() {
-        return Err(ConfigError(format!(
+        return Err(UsageError(format!(
             "--metrics-file {}: {} is not a directory (node_exporter's \
              --collector.textfile.directory, say)",
             path.display(),
@@ -100,7 +83,7 @@ fn open_run_dir(path: &std::path::Path) -> Result<(RunDir, bool), Box<dyn std::e
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
     if !parent.is_dir() {
-        return Err(Box::new(ConfigError(format!(
+        return Err(Box::new(UsageError(format!(
             "cannot create the run directory {}: {} does not exist (check --run-dir)",
             path.display(),
             parent.display()
@@ -115,12 +98,12 @@ fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
     signals::install_shutdown_handlers()?;
     signals::install_alarm_interrupts()?;
     // The options first: a wrong --sysfs or --run-dir changes nothing.
-    let power = SysfsPower::new(&cli.sysfs);
+    let power = SysfsPower::new(&cli.sysfs.sysfs);
     let missing = check_sysfs(&power, cli.dry_run)?;
     if let Some(path) = &cli.metrics_file {
         check_metrics_file(path)?;
     }
-    let (run, created) = open_run_dir(&cli.run_dir)?;
+    let (run, created) = open_run_dir(&cli.common.run_dir)?;
     let _instance = InstanceLock::acquire(&run, "lsusd")?;
     // Before lsused and wakealarmd stage their status files through it.
     if let Err(e) = run.prepare_staging() {
@@ -131,7 +114,7 @@ fn try_main(cli: cli::Cli) -> Result<(), Box<dyn std::error::Error>> {
         None => {
             let gid =
                 std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(run.path()).map_err(
-                    |e| ConfigError(format!("cannot stat {}: {e}", run.path().display())),
+                    |e| UsageError(format!("cannot stat {}: {e}", run.path().display())),
                 )?);
             // Info, not a warning: a test's or a demo's run directory has
             // no such group; sysusers.d makes it on an installed system.

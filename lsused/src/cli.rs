@@ -1,9 +1,9 @@
 //! Command-line options.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use lsus_daemon::args::CommonArgs;
 
 /// lsused — wake-event registration for lsusd.
 ///
@@ -15,9 +15,9 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "lsused", version, about, long_about)]
 pub struct Cli {
-    /// Run directory shared with lsusd and the clients [default: /run/suspend].
-    #[arg(long, value_name = "DIR", env = lsus_proto::rundir::RUN_DIR_ENV)]
-    pub run_dir: Option<PathBuf>,
+    // The options every daemon takes: --run-dir, -v, -q.
+    #[command(flatten)]
+    pub common: CommonArgs,
 
     /// Permissions of RUN/registration, in octal (give a group access with
     /// 0660 and a suitable group on the run directory).
@@ -30,19 +30,12 @@ pub struct Cli {
     /// original.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = lsus_proto::args::seconds_or_zero)]
     pub reply_timeout: Duration,
-
-    /// More log output (repeat for more).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-
-    /// Less log output (repeat for less).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub quiet: u8,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn modes_and_seconds_are_checked() {
@@ -67,6 +60,6 @@ mod tests {
         let cli = Cli::try_parse_from(["lsused", "--run-dir", "/tmp/x"]).unwrap();
         assert_eq!(cli.socket_mode, 0o660);
         assert_eq!(cli.reply_timeout, Duration::from_secs(30));
-        assert_eq!(cli.run_dir, Some(PathBuf::from("/tmp/x")));
+        assert_eq!(cli.common.run_dir, PathBuf::from("/tmp/x"));
     }
 }

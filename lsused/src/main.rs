@@ -42,7 +42,7 @@ enum Error {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    lsus_daemon::run("lsused", cli.verbose, cli.quiet, || try_main(&cli))
+    lsus_daemon::run("lsused", &cli.common, || try_main(&cli))
 }
 
 fn try_main(cli: &Cli) -> Result<(), Error> {
@@ -53,7 +53,7 @@ fn try_main(cli: &Cli) -> Result<(), Error> {
     }
 
     // Started before lsusd (or while it restarts): wait for it, said once.
-    let dir = rundir::resolve(cli.run_dir.as_deref());
+    let dir = cli.common.run_dir.clone();
     let Some(run) = lsus_daemon::wait::for_lsusd(&dir, std::os::fd::AsFd::as_fd(&signals))? else {
         tracing::info!("stopped while waiting for lsusd");
         return Ok(());

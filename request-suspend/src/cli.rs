@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use lsus_proto::rundir::{DEFAULT_RUN_DIR, RUN_DIR_ENV};
 
 /// Ask lsusd for one suspend and report what happened.
 ///
@@ -19,12 +20,7 @@ use clap::Parser;
 #[command(name = "request-suspend", version, about, long_about)]
 pub struct Cli {
     /// Run directory of lsusd.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "LSUSD_RUN_DIR",
-        default_value = "/run/suspend"
-    )]
+    #[arg(long, value_name = "DIR", env = RUN_DIR_ENV, default_value = DEFAULT_RUN_DIR)]
     pub run_dir: PathBuf,
 
     /// Give up after SECS seconds (fractions allowed; the request is

@@ -21,6 +21,13 @@ use request_suspend_cli::Cli;
 const EXIT_NOT_SUSPENDED: u8 = 1;
 const EXIT_ERROR: u8 = 2;
 
+/// The one error line, `request-suspend: MESSAGE`, and exit 2 (as every
+/// program here: one clear line, non-zero).
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("request-suspend: {message}");
+    ExitCode::from(EXIT_ERROR)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.via_logind {
@@ -31,8 +38,7 @@ fn main() -> ExitCode {
     }
     // Ctrl-C, SIGTERM, SIGHUP: withdraw the request, as --timeout does.
     if let Err(e) = interrupt::withdraw_on_signals(&cli.run_dir) {
-        eprintln!("request-suspend: cannot set up signal handling: {e}");
-        return ExitCode::from(EXIT_ERROR);
+        return fail(format_args!("cannot set up signal handling: {e}"));
     }
     let options = RequestOptions {
         timeout: cli.timeout,
@@ -54,19 +60,17 @@ fn main() -> ExitCode {
                 // The directory itself is missing: say so, not "pass
                 // --run-dir" to someone who did.
                 Error::NotRunning(dir) if !dir.exists() => {
-                    eprintln!(
-                        "request-suspend: lsusd is not running on {}: the run directory \
-                         does not exist (lsusd creates it when it starts; is the path right?)",
+                    return fail(format_args!(
+                        "lsusd is not running on {}: the run directory does not exist \
+                         (lsusd creates it when it starts; is the path right?)",
                         dir.display()
-                    );
-                    return ExitCode::from(EXIT_ERROR);
+                    ));
                 }
                 Error::NotRunning(_) => " (start lsusd, or pass --run-dir)",
                 Error::Timeout(_) => " (the request was withdrawn)",
                 _ => "",
             };
-            eprintln!("request-suspend: {e}{hint}");
-            ExitCode::from(EXIT_ERROR)
+            fail(format_args!("{e}{hint}"))
         }
     }
 }
@@ -76,8 +80,7 @@ fn forced(cli: &Cli) -> ExitCode {
     // Ctrl-C, SIGTERM, SIGHUP: withdraw it (from RUN/force).
     let force_dir = cli.run_dir.join(lsus_proto::rundir::FORCE);
     if let Err(e) = interrupt::withdraw_on_signals(&force_dir) {
-        eprintln!("request-suspend: cannot set up signal handling: {e}");
-        return ExitCode::from(EXIT_ERROR);
+        return fail(format_args!("cannot set up signal handling: {e}"));
     }
     let options = RequestOptions {
         timeout: cli.timeout,
@@ -105,14 +108,7 @@ fn forced(cli: &Cli) -> ExitCode {
                 ExitCode::from(EXIT_NOT_SUSPENDED)
             }
         }
-        Err(Error::ForceNotPermitted) => {
-            eprintln!("{}", Error::ForceNotPermitted);
-            ExitCode::from(EXIT_ERROR)
-        }
-        Err(e) => {
-            eprintln!("request-suspend: {e}");
-            ExitCode::from(EXIT_ERROR)
-        }
+        Err(e) => fail(e),
     }
 }
 
@@ -163,9 +159,6 @@ fn through_logind(cli: &Cli) -> ExitCode {
                 ExitCode::from(EXIT_NOT_SUSPENDED)
             }
         }
-        Err(e) => {
-            eprintln!("request-suspend: {e}");
-            ExitCode::from(EXIT_ERROR)
-        }
+        Err(e) => fail(e),
     }
 }

@@ -1,8 +1,7 @@
 //! The command line.
 
-use std::path::PathBuf;
-
 use clap::Parser;
+use lsus_daemon::args::{CommonArgs, SysfsArg};
 use lsus_sys::rtc::DEFAULT_RTC;
 
 /// wakealarmd: wake alarms for lsusd.
@@ -13,13 +12,13 @@ use lsus_sys::rtc::DEFAULT_RTC;
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 pub struct Cli {
-    /// Run directory shared with lsusd [default: /run/suspend]
-    #[arg(long, value_name = "DIR", env = "LSUSD_RUN_DIR")]
-    pub run_dir: Option<PathBuf>,
+    // The options every daemon takes: --run-dir, -v, -q.
+    #[command(flatten)]
+    pub common: CommonArgs,
 
-    /// Root of sysfs (the RTC is SYSFS/class/rtc/NAME)
-    #[arg(long, value_name = "DIR", default_value = "/sys")]
-    pub sysfs: PathBuf,
+    // --sysfs, as every daemon that reads kernel files takes it.
+    #[command(flatten)]
+    pub sysfs: SysfsArg,
 
     /// Name of the RTC under SYSFS/class/rtc
     #[arg(long, value_name = "NAME", default_value = DEFAULT_RTC)]
@@ -32,24 +31,17 @@ pub struct Cli {
     /// Log the RTC writes instead of making them (everything else happens)
     #[arg(long)]
     pub dry_run: bool,
-
-    /// Log more (repeat for even more)
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-
-    /// Log less (repeat for even less)
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub quiet: u8,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn defaults_and_octal_mode() {
         let cli = Cli::try_parse_from(["wakealarmd", "--run-dir", "/r"]).unwrap();
-        assert_eq!(cli.sysfs, PathBuf::from("/sys"));
+        assert_eq!(cli.sysfs.sysfs, PathBuf::from("/sys"));
         assert_eq!(cli.rtc, "rtc0");
         assert_eq!(cli.socket_mode, 0o660);
         assert!(!cli.dry_run);

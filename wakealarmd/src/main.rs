@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use lsus_daemon::instance::InstanceLock;
-use lsus_proto::rundir::{self, WAKEALARM};
+use lsus_proto::rundir::WAKEALARM;
 use lsus_proto::status::WAKEALARMD_STATUS;
 use lsus_sys::rtc::Rtc;
 
@@ -28,7 +28,7 @@ type Fatal = Box<dyn std::error::Error>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    lsus_daemon::run(NAME, cli.verbose, cli.quiet, || try_main(&cli))
+    lsus_daemon::run(NAME, &cli.common, || try_main(&cli))
 }
 
 fn try_main(cli: &Cli) -> Result<(), Fatal> {
@@ -38,7 +38,7 @@ fn try_main(cli: &Cli) -> Result<(), Fatal> {
     }
     let signals = lsus_daemon::signals::ShutdownSignals::install()
         .map_err(|e| format!("cannot set up signal handling: {e}"))?;
-    let dir = rundir::resolve(cli.run_dir.as_deref());
+    let dir = cli.common.run_dir.clone();
     // Started before lsusd (or while it restarts): wait for it, said once.
     let Some(run) = lsus_daemon::wait::for_lsusd(&dir, std::os::fd::AsFd::as_fd(&signals))? else {
         tracing::info!("stopped while waiting for lsusd");
@@ -47,7 +47,7 @@ fn try_main(cli: &Cli) -> Result<(), Fatal> {
     let _instance = InstanceLock::acquire(&run, NAME)?.remove_on_drop(&run, NAME)?;
     let watcher = libsus::Watcher::open_in(&dir)?;
     let timer = timer::AlarmTimer::new().map_err(|e| format!("cannot create a timer: {e}"))?;
-    let rtc = Rtc::new(&cli.sysfs, &cli.rtc);
+    let rtc = Rtc::new(&cli.sysfs.sysfs, &cli.rtc);
     if let Err(e) = rtc.offset(std::time::SystemTime::now()) {
         // Alarms still work while awake; only waking from suspend needs it.
         tracing::warn!("RTC not usable, a suspended system will not wake for alarms: {e}");

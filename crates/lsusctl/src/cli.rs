@@ -7,6 +7,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use lsus_proto::rundir::{DEFAULT_RUN_DIR, RUN_DIR_ENV};
+use lsus_sys::DEFAULT_SYSFS;
 
 /// Exit code: done (for `block`: the command's own status is used).
 pub const EXIT_OK: u8 = 0;
@@ -35,14 +37,15 @@ pub const EXIT_NOT_FOUND: u8 = 127;
 #[derive(Debug, Parser)]
 #[command(name = "lsusctl", version, about, long_about)]
 pub struct Cli {
-    /// Run directory of lsusd [default: /run/suspend].
+    /// Run directory of lsusd.
     #[arg(
         long,
         value_name = "DIR",
-        env = lsus_proto::rundir::RUN_DIR_ENV,
+        env = RUN_DIR_ENV,
+        default_value = DEFAULT_RUN_DIR,
         global = true
     )]
-    pub run_dir: Option<PathBuf>,
+    pub run_dir: PathBuf,
 
     /// What to do.
     #[command(subcommand)]
@@ -167,7 +170,7 @@ pub enum Command {
         json: bool,
 
         /// Root of the sysfs tree (power/suspend_stats).
-        #[arg(long, value_name = "DIR", default_value = "/sys")]
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_SYSFS)]
         sysfs: PathBuf,
     },
 }

@@ -47,7 +47,7 @@ fn print(text: &str) -> Result<u8, Error> {
 }
 
 fn try_main(cli: Cli) -> Result<u8, Error> {
-    let dir = lsus_proto::rundir::resolve(cli.run_dir.as_deref());
+    let dir = cli.run_dir;
     match cli.command {
         Command::Status { json, last } => {
             let report = match status::gather(&dir, last) {

@@ -14,3 +14,6 @@ pub mod power;
 pub mod proclocks;
 pub mod rtc;
 pub mod wakeup;
+
+/// The sysfs root of a real machine, the default of every `--sysfs`.
+pub const DEFAULT_SYSFS: &str = "/sys";
