@@ -14,7 +14,6 @@ use lsus_proto::outcome::Record;
 use lsus_proto::registration::{self, Received, RecvBuffer, MAX_FDS_PER_WATCH};
 use lsus_proto::status::{LsusedStatus, WakealarmdStatus};
 use lsus_proto::wakealarm::{self, parse_time, Reply, ReplyParser, TimeParser};
-use lsus_sys::proclocks::{self, Mode};
 use proptest::prelude::*;
 
 /// Words an outcome record or history line is made of, valid and not.
@@ -228,43 +227,6 @@ proptest! {
                 }
             }
         }
-    }
-
-    /// `/proc/locks` text: only well-formed FLOCK lines on the file count.
-    #[test]
-    fn proc_locks_lines_name_only_the_file_asked_for(
-        lines in proptest::collection::vec(prop_oneof![
-            (1u32..99, prop_oneof![Just("FLOCK"), Just("POSIX"), Just("OFDLCK")],
-             prop_oneof![Just("READ"), Just("WRITE"), Just("UNLCK")],
-             any::<u32>(), 0u64..3, 0u64..3, 0u64..4, any::<bool>())
-                .prop_map(|(n, kind, mode, pid, maj, min, ino, arrow)| format!(
-                    "{n}: {}{kind}  ADVISORY  {mode} {pid} {maj:02x}:{min:02x}:{ino} 0 EOF",
-                    if arrow { "-> " } else { "" })),
-            "\\PC{0,60}",
-        ], 0..20),
-    ) {
-        let text = lines.join("\n");
-        let dev = libc::makedev(1, 2);
-        let holders = proclocks::parse(&text, dev, 3);
-        let expected: Vec<(u32, Mode)> = lines.iter().filter_map(|l| {
-            let w: Vec<&str> = l.split_ascii_whitespace().collect();
-            (w.len() >= 6 && w[1] == "FLOCK" && w[5] == "01:02:3")
-                .then(|| w[4].parse::<u32>().ok())
-                .flatten()
-                .and_then(|pid| match w[3] {
-                    "READ" => Some((pid, Mode::Shared)),
-                    "WRITE" => Some((pid, Mode::Exclusive)),
-                    _ => None,
-                })
-        }).collect();
-        let got: Vec<(u32, Mode)> = holders.iter().map(|h| (h.pid, h.mode)).collect();
-        prop_assert_eq!(got, expected);
-    }
-
-    /// `fdinfo` text never makes the reader panic.
-    #[test]
-    fn fdinfo_text_never_panics(text in "\\PC{0,200}") {
-        let _ = proclocks::fdinfo_locks(&text, libc::makedev(1, 2), 3);
     }
 }
 

@@ -1,6 +1,8 @@
-//! Property tests of what lsusd reads from sysfs (issue #15, point 1):
+//! Property tests of what lsusd reads from the kernel (issue #15, point 1):
 //! `power/wakeup_count` and the wakeup sources' files, whatever a fake or
-//! broken tree holds, end in a value or a clear error, never a panic.
+//! broken tree holds, end in a value or a clear error, never a panic; the
+//! lock lines of `/proc/locks` and `/proc/PID/fdinfo` name only what they
+//! should.
 //!
 //! `tests/fuzz/run --long` sets `PROPTEST_CASES`.
 
@@ -8,6 +10,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use lsus_sys::power::{Power, SysfsPower};
+use lsus_sys::proclocks::{self, Mode};
 use lsus_sys::wakeup::WakeupFiles;
 use proptest::prelude::*;
 
@@ -93,5 +96,44 @@ proptest! {
         for key in a.counts.keys() {
             let _ = files.name(key);
         }
+    }
+}
+
+proptest! {
+    /// `/proc/locks` text: only well-formed FLOCK lines on the file count.
+    #[test]
+    fn proc_locks_lines_name_only_the_file_asked_for(
+        lines in proptest::collection::vec(prop_oneof![
+            (1u32..99, prop_oneof![Just("FLOCK"), Just("POSIX"), Just("OFDLCK")],
+             prop_oneof![Just("READ"), Just("WRITE"), Just("UNLCK")],
+             any::<u32>(), 0u64..3, 0u64..3, 0u64..4, any::<bool>())
+                .prop_map(|(n, kind, mode, pid, maj, min, ino, arrow)| format!(
+                    "{n}: {}{kind}  ADVISORY  {mode} {pid} {maj:02x}:{min:02x}:{ino} 0 EOF",
+                    if arrow { "-> " } else { "" })),
+            "\\PC{0,60}",
+        ], 0..20),
+    ) {
+        let text = lines.join("\n");
+        let dev = libc::makedev(1, 2);
+        let holders = proclocks::parse(&text, dev, 3);
+        let expected: Vec<(u32, Mode)> = lines.iter().filter_map(|l| {
+            let w: Vec<&str> = l.split_ascii_whitespace().collect();
+            (w.len() >= 6 && w[1] == "FLOCK" && w[5] == "01:02:3")
+                .then(|| w[4].parse::<u32>().ok())
+                .flatten()
+                .and_then(|pid| match w[3] {
+                    "READ" => Some((pid, Mode::Shared)),
+                    "WRITE" => Some((pid, Mode::Exclusive)),
+                    _ => None,
+                })
+        }).collect();
+        let got: Vec<(u32, Mode)> = holders.iter().map(|h| (h.pid, h.mode)).collect();
+        prop_assert_eq!(got, expected);
+    }
+
+    /// `fdinfo` text never makes the reader panic.
+    #[test]
+    fn fdinfo_text_never_panics(text in "\\PC{0,200}") {
+        let _ = proclocks::fdinfo_locks(&text, libc::makedev(1, 2), 3);
     }
 }
