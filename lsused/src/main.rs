@@ -1,14 +1,11 @@
 //! lsused — wake-event registration daemon for lsusd (doc/protocol.md §3).
 
-mod accept;
 mod client;
 mod cycle;
 mod server;
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-
 use clap::Parser;
+use lsus_daemon::accept::Acceptor;
 use lsus_daemon::instance::{InstanceError, InstanceLock};
 use lsus_daemon::listener::{self, ListenError};
 use lsus_daemon::signals::ShutdownSignals;
@@ -17,7 +14,6 @@ use lsus_daemon::{limits, notify};
 use lsus_proto::rundir::{self, RunDir, RunDirError};
 use lsus_proto::status::LSUSED_STATUS;
 
-use crate::accept::Acceptor;
 use crate::server::{Server, Stop};
 use lsused_cli::Cli;
 
@@ -62,15 +58,14 @@ fn try_main(cli: &Cli) -> Result<(), Error> {
         .remove_on_drop(&run, "lsused")
         .map_err(Error::RunDir)?;
     let path = run.join(rundir::REGISTRATION);
-    let listener = listener::bind(&path, cli.socket_mode)?;
-    let socket_file = SocketFile::new(path);
+    let (listener, socket_file) = listener::bind(&path, cli.socket_mode)?;
     // Blocks while a suspend is in progress: we join for the next one.
     let watcher = libsus::Watcher::open_in(run.path()).map_err(Error::Watcher)?;
 
     notify::announce_ready();
     tracing::info!(
         "ready: listening on {}, watching lsusd on {}{}",
-        socket_file.path.display(),
+        socket_file.path().display(),
         run.path().display(),
         if cli.reply_timeout.is_zero() {
             ", no reply timeout".to_string()
@@ -94,34 +89,4 @@ fn try_main(cli: &Cli) -> Result<(), Error> {
     tracing::info!("{name}: shutting down");
     drop(socket_file);
     Ok(())
-}
-
-/// The socket file we created; removed on the way out if it is still ours
-/// (a successor may already have replaced it).
-struct SocketFile {
-    path: PathBuf,
-    id: Option<(u64, u64)>,
-}
-
-fn file_id(path: &Path) -> Option<(u64, u64)> {
-    std::fs::symlink_metadata(path)
-        .ok()
-        .map(|m| (m.dev(), m.ino()))
-}
-
-impl SocketFile {
-    fn new(path: PathBuf) -> SocketFile {
-        let id = file_id(&path);
-        SocketFile { path, id }
-    }
-}
-
-impl Drop for SocketFile {
-    fn drop(&mut self) {
-        if self.id.is_some() && file_id(&self.path) == self.id {
-            if let Err(e) = std::fs::remove_file(&self.path) {
-                tracing::warn!("cannot remove {}: {e}", self.path.display());
-            }
-        }
-    }
 }

@@ -23,9 +23,9 @@ use lsus_proto::status::LsusedStatus;
 use lsus_sys::dirwatch::poll_timeout;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
-use crate::accept::{Accept, Acceptor};
 use crate::client::{Client, ClientId, Input};
 use crate::cycle::{Cycle, Tick};
+use lsus_daemon::accept::Acceptor;
 
 /// At most this many messages or connections are taken from one
 /// descriptor per wake-up, so one busy peer cannot starve the others.
@@ -209,36 +209,8 @@ impl Server {
     // ----- the listening socket ---------------------------------------
 
     fn on_listener(&mut self) {
-        for _ in 0..BURST {
-            match self.acceptor.accept(Instant::now()) {
-                Accept::Client(stream) => {
-                    if self.acceptor.refused > 0 {
-                        tracing::warn!(
-                            "descriptors available again after refusing {} connection(s)",
-                            self.acceptor.refused
-                        );
-                        self.acceptor.refused = 0;
-                    }
-                    self.add_client(stream);
-                }
-                Accept::Idle => return,
-                Accept::Retry => {}
-                Accept::Refused => {
-                    if self.acceptor.refused == 1 {
-                        tracing::warn!(
-                            "out of descriptors: refusing new connections (accepted and \
-                             closed at once) until some are free"
-                        );
-                    }
-                }
-                Accept::Paused(e) => {
-                    tracing::warn!(
-                        "cannot accept connections ({e}); not listening for {:?}",
-                        crate::accept::PAUSE
-                    );
-                    return;
-                }
-            }
+        for stream in self.acceptor.accept_some(BURST) {
+            self.add_client(stream);
         }
     }
 
@@ -324,6 +296,7 @@ impl Server {
         let Some(client) = self.clients.remove(&id) else {
             return;
         };
+        self.acceptor.descriptor_freed();
         let fds = client.fds.len();
         match &why {
             Reason::Eof => {

@@ -52,19 +52,17 @@ fn try_main(cli: &Cli) -> Result<(), Fatal> {
         // Alarms still work while awake; only waking from suspend needs it.
         tracing::warn!("RTC not usable, a suspended system will not wake for alarms: {e}");
     }
-    let socket = run.join(WAKEALARM);
-    let listener = lsus_daemon::listener::bind(&socket, cli.socket_mode)?;
+    let (listener, socket) = lsus_daemon::listener::bind(&run.join(WAKEALARM), cli.socket_mode)?;
     let status = lsus_daemon::status::StatusFile::new(run, WAKEALARMD_STATUS);
-    let mut server = Server::new(listener, watcher, timer, signals, rtc, dir, status);
+    let acceptor = lsus_daemon::accept::Acceptor::new(listener);
+    let mut server = Server::new(acceptor, watcher, timer, signals, rtc, dir, status);
     server.set_dry_run(cli.dry_run);
-    tracing::info!("ready: listening on {}", socket.display());
+    tracing::info!("ready: listening on {}", socket.path().display());
     lsus_daemon::notify::announce_ready();
     let result = server.run();
     lsus_daemon::notify::stopping();
-    // Only this daemon (it holds the instance lock) binds this path.
-    if let Err(e) = std::fs::remove_file(&socket) {
-        tracing::warn!("cannot remove {}: {e}", socket.display());
-    }
+    // Removed if it is still ours (a successor may have replaced it).
+    drop(socket);
     let signal = result?;
     tracing::info!("{signal}: exiting");
     Ok(())

@@ -6,17 +6,17 @@
 //! whose time has passed, re-arms the timer for the earliest remaining
 //! time and lets suspend happen again if nothing needs the machine awake.
 //! It sleeps without a timeout unless digits without a newline wait for
-//! the end of their write, or accepting is paused after running out of
-//! descriptors.
+//! the end of their write, or accepting rests after running out of
+//! descriptors (`lsus_daemon::accept`, as lsused: a spare descriptor
+//! refuses connections at once rather than leaving them queued).
 
 use std::collections::{BTreeSet, HashMap};
-use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libsus::{WatchEvent, Watcher};
+use lsus_daemon::accept::Acceptor;
 use lsus_daemon::status::StatusFile;
 use lsus_proto::status::WakealarmdStatus;
 use lsus_proto::wakealarm::{error_line, time_line, ParseError, GREETING, NOW, WRITE_GRACE};
@@ -30,9 +30,6 @@ use crate::suspend::{self, AwakeHold, Decision};
 use crate::timer::{AlarmTimer, Tick};
 use lsus_daemon::signals::ShutdownSignals;
 
-/// How long accepting pauses after running out of descriptors, unless a
-/// client closes first.
-const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 /// Connections accepted per turn, so clients already connected are served
 /// between bursts of new ones.
 const ACCEPTS_PER_TURN: usize = 256;
@@ -62,7 +59,7 @@ impl std::error::Error for ServerError {}
 
 /// Everything the daemon works with.
 pub struct Server {
-    listener: UnixListener,
+    acceptor: Acceptor,
     watcher: Watcher,
     timer: AlarmTimer,
     signals: ShutdownSignals,
@@ -80,8 +77,6 @@ pub struct Server {
     next_id: ConnId,
     /// Clients with digits waiting for the end of their write.
     partials: BTreeSet<(Instant, ConnId)>,
-    /// Accepting is paused until then (out of descriptors).
-    accept_paused_until: Option<Instant>,
     /// `RUN/wakealarmd.status`, for `lsusctl status`.
     status: StatusFile,
 }
@@ -109,7 +104,7 @@ fn readable(flags: Option<PollFlags>) -> bool {
 impl Server {
     /// Assembles the server from its parts (all already open).
     pub fn new(
-        listener: UnixListener,
+        acceptor: Acceptor,
         watcher: Watcher,
         timer: AlarmTimer,
         signals: ShutdownSignals,
@@ -118,7 +113,7 @@ impl Server {
         status: StatusFile,
     ) -> Server {
         Server {
-            listener,
+            acceptor,
             watcher,
             timer,
             signals,
@@ -131,7 +126,6 @@ impl Server {
             schedule: Schedule::new(),
             next_id: 1,
             partials: BTreeSet::new(),
-            accept_paused_until: None,
             status,
         }
     }
@@ -177,19 +171,21 @@ impl Server {
     }
 
     /// Polls every descriptor once and returns what is ready.
-    fn wait(&self) -> Result<Ready, Errno> {
+    fn wait(&mut self) -> Result<Ready, Errno> {
         let now = Instant::now();
-        let listening = !matches!(self.accept_paused_until, Some(t) if t > now);
+        let timeout = self.poll_timeout(now);
         let mut fds = Vec::with_capacity(4 + self.clients.len());
         fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
         fds.push(PollFd::new(self.timer.as_fd(), PollFlags::POLLIN));
         fds.push(PollFd::new(self.watcher.as_fd(), PollFlags::POLLIN));
-        let fixed = if listening {
-            fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
-            4
-        } else {
-            3
+        let listening = match self.acceptor.pollable(now) {
+            Some(listener) => {
+                fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
+                true
+            }
+            None => false,
         };
+        let fixed = if listening { 4 } else { 3 };
         let mut ids = Vec::with_capacity(self.clients.len());
         for (&id, client) in &self.clients {
             let mut events = PollFlags::POLLIN;
@@ -199,7 +195,7 @@ impl Server {
             fds.push(PollFd::new(client.as_fd(), events));
             ids.push(id);
         }
-        let n = poll(&mut fds, self.poll_timeout(now))?;
+        let n = poll(&mut fds, timeout)?;
         let flags = |i: usize| fds[i].revents().filter(|f| !f.is_empty());
         let mut clients = Vec::new();
         if n > 0 {
@@ -222,7 +218,8 @@ impl Server {
     /// end of an accept pause is awaited.
     fn poll_timeout(&self, now: Instant) -> PollTimeout {
         let write_end = self.partials.first().map(|&(since, _)| since + WRITE_GRACE);
-        let deadline = [write_end, self.accept_paused_until, self.status.deadline()]
+        let accept_pause_end = self.acceptor.pause_left(now).map(|left| now + left);
+        let deadline = [write_end, accept_pause_end, self.status.deadline()]
             .into_iter()
             .flatten()
             .min();
@@ -335,6 +332,16 @@ impl Server {
     }
 
     fn on_watcher(&mut self) -> Result<(), ServerError> {
+        // The watcher opens `watching-next` when a suspend is imminent, and
+        // the RTC's file is opened to program it: with a table full of
+        // clients, the spare descriptor makes room (as in lsused).
+        self.acceptor.lend_spare();
+        let result = self.watcher_events();
+        self.acceptor.restore_spare();
+        result
+    }
+
+    fn watcher_events(&mut self) -> Result<(), ServerError> {
         while let Some(event) = self.watcher.poll_event().map_err(ServerError::Watcher)? {
             match event {
                 WatchEvent::SuspendImminent => {
@@ -401,37 +408,17 @@ impl Server {
     }
 
     fn on_listener(&mut self) {
-        for _ in 0..ACCEPTS_PER_TURN {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    if let Err(e) = stream.set_nonblocking(true) {
-                        tracing::warn!("cannot make a new connection non-blocking: {e}");
-                        continue;
-                    }
-                    let id = self.next_id;
-                    self.next_id += 1;
-                    self.clients.insert(id, Client::new(id, stream));
-                    self.schedule.add(id);
-                    tracing::debug!("connection {id}: accepted ({} open)", self.clients.len());
-                    self.send(id, GREETING);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
-                Err(e) => {
-                    // EMFILE/ENFILE above all: the listener stays readable,
-                    // so polling it again at once would spin. Pause until a
-                    // client closes or a moment has passed.
-                    if self.accept_paused_until.is_none() {
-                        tracing::warn!(
-                            "cannot accept connections: {e} ({} open); pausing",
-                            self.clients.len()
-                        );
-                    }
-                    self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
-                    return;
-                }
+        for stream in self.acceptor.accept_some(ACCEPTS_PER_TURN) {
+            if let Err(e) = stream.set_nonblocking(true) {
+                tracing::warn!("cannot make a new connection non-blocking: {e}");
+                continue;
             }
+            let id = self.next_id;
+            self.next_id += 1;
+            self.clients.insert(id, Client::new(id, stream));
+            self.schedule.add(id);
+            tracing::debug!("connection {id}: accepted ({} open)", self.clients.len());
+            self.send(id, GREETING);
         }
     }
 
@@ -537,8 +524,7 @@ impl Server {
             self.partials.remove(&(since, id));
         }
         self.schedule.remove(id);
-        // A descriptor is free again.
-        self.accept_paused_until = None;
+        self.acceptor.descriptor_freed();
         tracing::debug!(
             "connection {}: closed ({} open)",
             client.id(),

@@ -4,6 +4,7 @@
 //!
 //! Daemons depend on this crate and on `lsus-proto`, never on each other.
 
+pub mod accept;
 pub mod args;
 pub mod clock;
 pub mod instance;

@@ -6,7 +6,7 @@
 //! connect test also protects against a server started another way.)
 
 use std::io;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -30,8 +30,42 @@ pub enum ListenError {
     },
 }
 
-/// Binds a non-blocking stream listener at `path` with permissions `mode`.
-pub fn bind(path: &Path, mode: u32) -> Result<UnixListener, ListenError> {
+/// The socket file a daemon bound. Dropping it removes the file if it is
+/// still the one bound (a successor may already have replaced it), and
+/// logs a removal that fails.
+#[derive(Debug)]
+pub struct SocketFile {
+    path: PathBuf,
+    /// Device and inode of the file when it was bound.
+    id: Option<(u64, u64)>,
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+impl SocketFile {
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if self.id.is_some() && file_id(&self.path) == self.id {
+            if let Err(e) = std::fs::remove_file(&self.path) {
+                tracing::warn!("cannot remove {}: {e}", self.path.display());
+            }
+        }
+    }
+}
+
+/// Binds a non-blocking stream listener at `path` with permissions `mode`;
+/// the [`SocketFile`] removes the file when dropped.
+pub fn bind(path: &Path, mode: u32) -> Result<(UnixListener, SocketFile), ListenError> {
     let io = |source| ListenError::Io {
         path: path.to_path_buf(),
         source,
@@ -51,7 +85,11 @@ pub fn bind(path: &Path, mode: u32) -> Result<UnixListener, ListenError> {
     let listener = UnixListener::bind(path).map_err(io)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io)?;
     listener.set_nonblocking(true).map_err(io)?;
-    Ok(listener)
+    let file = SocketFile {
+        path: path.to_path_buf(),
+        id: file_id(path),
+    };
+    Ok((listener, file))
 }
 
 #[cfg(test)]
@@ -62,12 +100,31 @@ mod tests {
     fn stale_socket_is_replaced_live_one_refused() {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("sock");
-        let first = bind(&path, 0o660).unwrap();
+        let (first, file) = bind(&path, 0o660).unwrap();
         assert!(matches!(bind(&path, 0o660), Err(ListenError::InUse(_))));
         drop(first); // the file stays: now it is stale
+        std::mem::forget(file);
         let _second = bind(&path, 0o660).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o660);
+    }
+
+    #[test]
+    fn the_socket_file_goes_at_drop_unless_replaced() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("sock");
+        let (_l, file) = bind(&path, 0o600).unwrap();
+        assert_eq!(file.path(), path);
+        drop(file);
+        assert!(!path.exists());
+        // A successor's socket at the same path is left alone.
+        let (_l, file) = bind(&path, 0o600).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let (_successor, successors) = bind(&path, 0o600).unwrap();
+        drop(file);
+        assert!(path.exists());
+        drop(successors);
+        assert!(!path.exists());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Accepting connections without ever spinning.
+//! Accepting connections without ever spinning (lsused and wakealarmd).
 //!
 //! When the descriptor table is full (`EMFILE`, or `ENFILE` system-wide),
 //! `accept` fails but the pending connection stays, so the listener stays
@@ -6,7 +6,12 @@
 //! descriptor: on `EMFILE` it is closed, the connection is accepted and
 //! closed at once (the client sees EOF instead of hanging), and the spare
 //! is opened again. If that does not help either, the listener is left out
-//! of the poll set for a moment.
+//! of the poll set for a moment ([`PAUSE`], or until a client closes:
+//! [`Acceptor::descriptor_freed`]).
+//!
+//! The same spare makes room for the one file a daemon must open while its
+//! table is full: the watcher's `watching-next` when lsusd announces a
+//! suspend ([`Acceptor::lend_spare`]).
 
 use std::fs::File;
 use std::io;
@@ -18,7 +23,7 @@ pub const PAUSE: Duration = Duration::from_secs(1);
 
 /// What one accept attempt gave.
 #[derive(Debug)]
-pub enum Accept {
+enum Accept {
     /// A new client.
     Client(UnixStream),
     /// Nothing pending.
@@ -40,7 +45,7 @@ pub struct Acceptor {
     spare: Option<File>,
     paused_until: Option<Instant>,
     /// Connections refused in the current shortage (0: none).
-    pub refused: u64,
+    refused: u64,
 }
 
 fn open_spare() -> Option<File> {
@@ -77,8 +82,52 @@ impl Acceptor {
             .map(|until| until.saturating_duration_since(now))
     }
 
+    /// Accepts up to `max` connections (non-blocking) and returns them,
+    /// fewer when no more are pending or the listener rests. The shortage
+    /// is logged here: once when it begins to refuse connections, once
+    /// when a connection is accepted again, and each rest.
+    pub fn accept_some(&mut self, max: usize) -> Vec<UnixStream> {
+        let mut clients = Vec::new();
+        for _ in 0..max {
+            match self.accept(Instant::now()) {
+                Accept::Client(stream) => {
+                    if self.refused > 0 {
+                        tracing::warn!(
+                            "descriptors available again after refusing {} connection(s)",
+                            self.refused
+                        );
+                        self.refused = 0;
+                    }
+                    clients.push(stream);
+                }
+                Accept::Idle => break,
+                Accept::Retry => {}
+                Accept::Refused => {
+                    if self.refused == 1 {
+                        tracing::warn!(
+                            "out of descriptors: refusing new connections (accepted and \
+                             closed at once) until some are free"
+                        );
+                    }
+                }
+                Accept::Paused(e) => {
+                    tracing::warn!("cannot accept connections ({e}); not listening for {PAUSE:?}");
+                    break;
+                }
+            }
+        }
+        clients
+    }
+
+    /// A client closed: its descriptor is free, so the listener need not
+    /// rest any longer, and the spare can be opened again if it could not.
+    pub fn descriptor_freed(&mut self) {
+        self.paused_until = None;
+        self.restore_spare();
+    }
+
     /// Accepts one connection (non-blocking).
-    pub fn accept(&mut self, now: Instant) -> Accept {
+    fn accept(&mut self, now: Instant) -> Accept {
         match self.listener.accept() {
             Ok((stream, _)) => Accept::Client(stream),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Accept::Idle,
@@ -156,6 +205,27 @@ mod tests {
         assert!(acc.spare.is_none());
         acc.restore_spare();
         assert!(acc.spare.is_some());
+    }
+
+    #[test]
+    fn accept_some_takes_at_most_max_and_a_freed_descriptor_ends_a_pause() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("s");
+        let listener = UnixListener::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let mut acc = Acceptor::new(listener);
+        let _c: Vec<UnixStream> = (0..3)
+            .map(|_| UnixStream::connect(&path).unwrap())
+            .collect();
+        assert_eq!(acc.accept_some(2).len(), 2);
+        assert_eq!(acc.accept_some(2).len(), 1);
+        assert!(acc.accept_some(2).is_empty());
+        let now = Instant::now();
+        acc.pause(now, io::Error::from_raw_os_error(libc::ENOBUFS));
+        acc.lend_spare();
+        assert!(acc.pollable(now).is_none());
+        acc.descriptor_freed();
+        assert!(acc.pollable(now).is_some() && acc.spare.is_some());
     }
 
     #[test]
