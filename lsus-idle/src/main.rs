@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use lsus_daemon::instance::InstanceLock;
+use lsus_daemon::wait::Started;
 use lsus_proto::idle::LSUS_IDLE_STATUS;
 use lsus_proto::rundir;
 
@@ -33,15 +33,15 @@ fn main() -> ExitCode {
 }
 
 fn try_main(cli: &Cli) -> Result<(), Fatal> {
-    let signals = lsus_daemon::signals::ShutdownSignals::install()
-        .map_err(|e| format!("cannot set up signal handling: {e}"))?;
     let dir = cli.common.run_dir.clone();
-    // Started before lsusd (or while it restarts): wait for it, said once.
-    let Some(run) = lsus_daemon::wait::for_lsusd(&dir, std::os::fd::AsFd::as_fd(&signals))? else {
-        tracing::info!("stopped while waiting for lsusd");
+    let Some(Started {
+        signals,
+        run,
+        instance: _instance,
+    }) = lsus_daemon::wait::start(NAME, &dir)?
+    else {
         return Ok(());
     };
-    let _instance = InstanceLock::acquire(&run, NAME)?.remove_on_drop(&run, NAME)?;
     let devices = Devices::new(&cli.input_dir, cli.fake_input)?;
     let status =
         lsus_daemon::status::StatusFile::new(rundir::RunDir::open(&dir)?, LSUS_IDLE_STATUS);

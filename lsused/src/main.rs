@@ -6,10 +6,9 @@ mod server;
 
 use clap::Parser;
 use lsus_daemon::accept::Acceptor;
-use lsus_daemon::instance::{InstanceError, InstanceLock};
 use lsus_daemon::listener::{self, ListenError};
-use lsus_daemon::signals::ShutdownSignals;
 use lsus_daemon::status::StatusFile;
+use lsus_daemon::wait::{StartError, Started};
 use lsus_daemon::{limits, notify};
 use lsus_proto::rundir::{self, RunDir, RunDirError};
 use lsus_proto::status::LSUSED_STATUS;
@@ -23,15 +22,11 @@ enum Error {
     #[error("{0} (is lsusd running?)")]
     RunDir(#[source] RunDirError),
     #[error(transparent)]
-    Instance(#[from] InstanceError),
+    Start(#[from] StartError),
     #[error(transparent)]
     Listen(#[from] ListenError),
-    #[error(transparent)]
-    Wait(#[from] lsus_proto::presence::WaitError),
     #[error("cannot register as a watcher of lsusd: {0}")]
     Watcher(#[source] libsus::Error),
-    #[error("cannot set up signal handling: {0}")]
-    Signals(#[source] nix::Error),
     #[error(transparent)]
     Loop(#[from] server::LoopError),
 }
@@ -42,21 +37,15 @@ fn main() -> std::process::ExitCode {
 }
 
 fn try_main(cli: &Cli) -> Result<(), Error> {
-    let signals = ShutdownSignals::install().map_err(Error::Signals)?;
-    match limits::raise_descriptor_limit() {
-        Ok(limit) => tracing::debug!("descriptor limit: {limit}"),
-        Err(e) => tracing::warn!("cannot raise the descriptor limit: {e}"),
-    }
-
-    // Started before lsusd (or while it restarts): wait for it, said once.
-    let dir = cli.common.run_dir.clone();
-    let Some(run) = lsus_daemon::wait::for_lsusd(&dir, std::os::fd::AsFd::as_fd(&signals))? else {
-        tracing::info!("stopped while waiting for lsusd");
+    limits::raise_descriptor_limit_or_warn();
+    let Some(Started {
+        signals,
+        run,
+        instance: _instance,
+    }) = lsus_daemon::wait::start("lsused", &cli.common.run_dir)?
+    else {
         return Ok(());
     };
-    let _instance = InstanceLock::acquire(&run, "lsused")?
-        .remove_on_drop(&run, "lsused")
-        .map_err(Error::RunDir)?;
     let path = run.join(rundir::REGISTRATION);
     let (listener, socket_file) = listener::bind(&path, cli.socket_mode)?;
     // Blocks while a suspend is in progress: we join for the next one.

@@ -337,9 +337,7 @@ impl Server {
     // ----- lsusd ------------------------------------------------------
 
     fn on_watcher(&mut self) -> Result<(), LoopError> {
-        // The watcher opens `watching-next` when a suspend is imminent:
-        // with a table full of clients' descriptors that open would fail
-        // and end lsused, so the spare descriptor makes room for it.
+        // Room for `watching-next` even with a full table.
         self.acceptor.lend_spare();
         let result = self.watcher_events();
         self.acceptor.restore_spare();

@@ -13,7 +13,7 @@ mod timer;
 use std::process::ExitCode;
 
 use clap::Parser;
-use lsus_daemon::instance::InstanceLock;
+use lsus_daemon::wait::Started;
 use lsus_proto::rundir::WAKEALARM;
 use lsus_proto::status::WAKEALARMD_STATUS;
 use lsus_sys::rtc::Rtc;
@@ -32,19 +32,16 @@ fn main() -> ExitCode {
 }
 
 fn try_main(cli: &Cli) -> Result<(), Fatal> {
-    match lsus_daemon::limits::raise_descriptor_limit() {
-        Ok(limit) => tracing::debug!("descriptor limit: {limit}"),
-        Err(e) => tracing::warn!("cannot raise the descriptor limit: {e}"),
-    }
-    let signals = lsus_daemon::signals::ShutdownSignals::install()
-        .map_err(|e| format!("cannot set up signal handling: {e}"))?;
+    lsus_daemon::limits::raise_descriptor_limit_or_warn();
     let dir = cli.common.run_dir.clone();
-    // Started before lsusd (or while it restarts): wait for it, said once.
-    let Some(run) = lsus_daemon::wait::for_lsusd(&dir, std::os::fd::AsFd::as_fd(&signals))? else {
-        tracing::info!("stopped while waiting for lsusd");
+    let Some(Started {
+        signals,
+        run,
+        instance: _instance,
+    }) = lsus_daemon::wait::start(NAME, &dir)?
+    else {
         return Ok(());
     };
-    let _instance = InstanceLock::acquire(&run, NAME)?.remove_on_drop(&run, NAME)?;
     let watcher = libsus::Watcher::open_in(&dir)?;
     let timer = timer::AlarmTimer::new().map_err(|e| format!("cannot create a timer: {e}"))?;
     let rtc = Rtc::new(&cli.sysfs.sysfs, &cli.rtc);

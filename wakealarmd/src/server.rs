@@ -332,9 +332,7 @@ impl Server {
     }
 
     fn on_watcher(&mut self) -> Result<(), ServerError> {
-        // The watcher opens `watching-next` when a suspend is imminent, and
-        // the RTC's file is opened to program it: with a table full of
-        // clients, the spare descriptor makes room (as in lsused).
+        // Room for `watching-next`, or the RTC's file, with a full table.
         self.acceptor.lend_spare();
         let result = self.watcher_events();
         self.acceptor.restore_spare();

@@ -166,7 +166,10 @@ impl Acceptor {
 
     /// Closes the spare descriptor so that someone else can open a file
     /// even when the table is full; [`Acceptor::restore_spare`] takes it
-    /// back.
+    /// back. The daemons lend it while they handle lsusd's announcement:
+    /// the watcher opens `watching-next` when a suspend is imminent, and
+    /// with a table full of clients' descriptors that open would fail and
+    /// end the daemon.
     pub fn lend_spare(&mut self) {
         self.spare = None;
     }

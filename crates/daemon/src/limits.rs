@@ -13,6 +13,16 @@ pub fn raise_descriptor_limit() -> nix::Result<u64> {
     Ok(hard.max(soft))
 }
 
+/// [`raise_descriptor_limit`] at a daemon's start: the limit is logged
+/// (debug); a failure is a warning, and the daemon goes on with its soft
+/// limit.
+pub fn raise_descriptor_limit_or_warn() {
+    match raise_descriptor_limit() {
+        Ok(limit) => tracing::debug!("descriptor limit: {limit}"),
+        Err(e) => tracing::warn!("cannot raise the descriptor limit: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
