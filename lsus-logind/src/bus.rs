@@ -28,16 +28,12 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use lsus_proto::logind::Inhibitor;
+use lsus_proto::logind_bus::{self, LOGIND, LOGIND_PATH, MANAGER};
 use zbus::blocking::{fdo::DBusProxy, Connection, MessageIterator, Proxy};
 use zbus::message::Type as MessageType;
 use zbus::zvariant::{OwnedFd, OwnedValue};
 
 use crate::hold::Hold;
-
-const LOGIND: &str = "org.freedesktop.login1";
-const LOGIND_PATH: &str = "/org/freedesktop/login1";
-const MANAGER: &str = "org.freedesktop.login1.Manager";
 
 /// The first pause before connecting again, and the longest.
 const RETRY_FIRST: Duration = Duration::from_secs(1);
@@ -130,10 +126,7 @@ fn session(
             "type='signal',sender='{LOGIND}',path='{LOGIND_PATH}',\
              interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',arg0='{MANAGER}'"
         ),
-        format!(
-            "type='signal',sender='{LOGIND}',path='{LOGIND_PATH}',interface='{MANAGER}',\
-             member='PrepareForSleep'"
-        ),
+        logind_bus::prepare_for_sleep_rule(),
         format!(
             "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',\
              member='NameOwnerChanged',arg0='{LOGIND}'"
@@ -141,14 +134,7 @@ fn session(
     ] {
         dbus.add_match_rule(zbus::MatchRule::try_from(rule.as_str())?)?;
     }
-    // No property cache: it would subscribe to signals behind our back;
-    // the one property we read is read when we need it.
-    let manager: Proxy<'_> = zbus::blocking::proxy::Builder::new(&conn)
-        .destination(LOGIND)?
-        .path(LOGIND_PATH)?
-        .interface(MANAGER)?
-        .cache_properties(zbus::proxy::CacheProperties::No)
-        .build()?;
+    let manager = logind_bus::manager(&conn)?;
     tracing::info!(
         "connected to D-Bus{}",
         address.map_or(String::new(), |a| format!(" at {a}"))
@@ -223,20 +209,8 @@ impl Logind<'_> {
 
     /// Lists the inhibitors; returns true if logind answered.
     fn list(&self, hold: &Mutex<Hold>) -> bool {
-        type Listed = Vec<(String, String, String, String, u32, u32)>;
-        match self.manager.call::<_, _, Listed>("ListInhibitors", &()) {
-            Ok(list) => {
-                let inhibitors = list
-                    .into_iter()
-                    .map(|(what, who, why, mode, uid, pid)| Inhibitor {
-                        what,
-                        who,
-                        why,
-                        mode,
-                        uid,
-                        pid,
-                    })
-                    .collect();
+        match logind_bus::list_inhibitors(&self.manager) {
+            Ok(inhibitors) => {
                 lock(hold).inhibitors(inhibitors);
                 true
             }

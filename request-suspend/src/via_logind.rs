@@ -17,13 +17,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use lsus_proto::logind::Inhibitor;
+use lsus_proto::logind_bus;
 use lsus_proto::outcome::Record;
 use lsus_proto::rundir::{Access, RunDir, OUTCOME};
-use zbus::blocking::{Connection, MessageIterator, Proxy};
-
-const LOGIND: &str = "org.freedesktop.login1";
-const LOGIND_PATH: &str = "/org/freedesktop/login1";
-const MANAGER: &str = "org.freedesktop.login1.Manager";
+use zbus::blocking::{Connection, MessageIterator};
 
 /// What became of the suspend asked of logind.
 #[derive(Debug)]
@@ -43,27 +40,10 @@ pub fn suspend(run_dir: &Path, timeout: Option<Duration>) -> Result<Answer, Stri
     let before = read_record(&run);
     let bus = |e: zbus::Error| format!("cannot ask logind: {e}");
     let conn = Connection::system().map_err(bus)?;
-    let manager: Proxy<'_> = zbus::blocking::proxy::Builder::new(&conn)
-        .destination(LOGIND)
-        .and_then(|b| b.path(LOGIND_PATH))
-        .and_then(|b| b.interface(MANAGER))
+    let manager = logind_bus::manager(&conn).map_err(bus)?;
+    let blocking: Vec<String> = logind_bus::list_inhibitors(&manager)
         .map_err(bus)?
-        .cache_properties(zbus::proxy::CacheProperties::No)
-        .build()
-        .map_err(bus)?;
-
-    type Listed = Vec<(String, String, String, String, u32, u32)>;
-    let listed: Listed = manager.call("ListInhibitors", &()).map_err(bus)?;
-    let blocking: Vec<String> = listed
         .into_iter()
-        .map(|(what, who, why, mode, uid, pid)| Inhibitor {
-            what,
-            who,
-            why,
-            mode,
-            uid,
-            pid,
-        })
         .filter(Inhibitor::blocks_sleep)
         .map(|i| i.name())
         .collect();
@@ -73,10 +53,7 @@ pub fn suspend(run_dir: &Path, timeout: Option<Duration>) -> Result<Answer, Stri
 
     // Subscribed before the call, so neither signal can be missed; read
     // in a thread of its own, so the wait can end at the time-out.
-    let rule = format!(
-        "type='signal',sender='{LOGIND}',path='{LOGIND_PATH}',interface='{MANAGER}',\
-         member='PrepareForSleep'"
-    );
+    let rule = logind_bus::prepare_for_sleep_rule();
     let signals = MessageIterator::for_match_rule(rule.as_str(), &conn, None).map_err(bus)?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {

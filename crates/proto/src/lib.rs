@@ -28,6 +28,8 @@
 pub mod args;
 pub mod idle;
 pub mod logind;
+#[cfg(feature = "dbus")]
+pub mod logind_bus;
 pub mod outcome;
 pub mod presence;
 pub mod registration;
