@@ -28,6 +28,7 @@
 
 mod blocker;
 mod error;
+mod event_wait;
 mod immediate;
 mod reconnect;
 mod request;

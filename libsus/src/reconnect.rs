@@ -18,6 +18,15 @@ use crate::{Error, Result};
 /// again after this).
 pub(crate) const RECONNECT_RETRY: Duration = Duration::from_millis(100);
 
+/// Whether `e` says the daemon closed the connection (an EOF, a reset, a
+/// broken pipe): the case for connecting again.
+pub(crate) fn closed_by_peer(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if matches!(
+        source.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    ))
+}
+
 /// Connects to `daemon` at `path` again, until `timeout` has passed: the
 /// new connection replaces descriptor `fd`, then `resume` says again what
 /// the client had said. A connection closed (or reset) at once is tried
@@ -52,14 +61,7 @@ pub(crate) fn redial<C>(
             // descriptors). Try again a moment later. A connection queued
             // on the listener of a daemon killed with SIGKILL is reset
             // instead (or a write to it fails): the same case.
-            Err(Error::Io { source, .. })
-                if matches!(
-                    source.kind(),
-                    io::ErrorKind::UnexpectedEof
-                        | io::ErrorKind::ConnectionReset
-                        | io::ErrorKind::BrokenPipe
-                ) && Instant::now() < deadline =>
-            {
+            Err(e) if closed_by_peer(&e) && Instant::now() < deadline => {
                 let left = deadline.saturating_duration_since(Instant::now());
                 std::thread::sleep(left.min(RECONNECT_RETRY));
             }

@@ -32,7 +32,7 @@ use lsus_proto::rundir::WAKEALARM;
 use lsus_proto::wakealarm::{time_line, Reply, ReplyParser, MAX_TIME};
 use nix::poll::{poll, PollFd, PollFlags};
 
-use crate::reconnect::redial;
+use crate::reconnect::{closed_by_peer, redial};
 use crate::{Error, Result};
 
 /// How long wakealarmd may take to greet and to echo a time.
@@ -213,14 +213,7 @@ impl WakeAlarm {
         }
         match self.send(secs) {
             // wakealarmd went away (before or while it read the time)
-            Err(Error::Io { source, .. })
-                if matches!(
-                    source.kind(),
-                    io::ErrorKind::UnexpectedEof
-                        | io::ErrorKind::BrokenPipe
-                        | io::ErrorKind::ConnectionReset
-                ) =>
-            {
+            Err(e) if closed_by_peer(&e) => {
                 self.closed = true;
                 self.reconnect(secs)
             }

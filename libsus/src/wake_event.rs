@@ -50,6 +50,7 @@ use lsus_proto::registration::{
 use lsus_proto::rundir::REGISTRATION;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
+use crate::event_wait::{self, EventSource};
 use crate::reconnect::redial;
 use crate::{Error, Result};
 
@@ -339,11 +340,7 @@ impl WakeEvents {
     /// # Ok::<(), libsus::Error>(())
     /// ```
     pub fn wait(&mut self) -> Result<WakeEvent> {
-        loop {
-            if let Some(event) = self.wait_timeout(None)? {
-                return Ok(event);
-            }
-        }
+        event_wait::wait(self)
     }
 
     /// Blocks until the next event or until `timeout` passes (`None`: no
@@ -355,16 +352,7 @@ impl WakeEvents {
     /// # Ok::<(), libsus::Error>(())
     /// ```
     pub fn wait_timeout(&mut self, timeout: Option<Duration>) -> Result<Option<WakeEvent>> {
-        // A timeout too long for the clock is no deadline at all.
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        loop {
-            if let Some(event) = self.poll_event()? {
-                return Ok(Some(event));
-            }
-            if !self.wait_readable(deadline)? {
-                return Ok(None);
-            }
-        }
+        event_wait::wait_timeout(self, timeout)
     }
 
     /// Reads every byte that is there and turns it into events.
@@ -470,7 +458,18 @@ impl WakeEvents {
     }
 }
 
-/// Connects to lsused's socket at `path` (non-blocking).
+impl EventSource for WakeEvents {
+    type Event = WakeEvent;
+
+    fn next_event(&mut self) -> Result<Option<WakeEvent>> {
+        self.poll_event()
+    }
+
+    fn sleep_until(&mut self, deadline: Option<Instant>) -> Result<bool> {
+        self.wait_readable(deadline)
+    }
+}
+
 /// Connects to the socket of `daemon` (lsused, wakealarmd) at `path`, in
 /// non-blocking mode.
 pub(crate) fn connect(path: &Path, daemon: &str) -> Result<UnixStream> {

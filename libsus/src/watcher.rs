@@ -23,6 +23,7 @@ use lsus_proto::rundir::{Access, RunDir, WATCHING, WATCHING_NEXT};
 use lsus_sys::dirwatch::DirWatch;
 use lsus_sys::lock::{self, LockKind};
 
+use crate::event_wait::{self, EventSource};
 use crate::{open_run_dir, Error, Result};
 
 /// What a [`Watcher`] reports.
@@ -215,11 +216,7 @@ impl Watcher {
     /// # Ok::<(), libsus::Error>(())
     /// ```
     pub fn wait(&mut self) -> Result<WatchEvent> {
-        loop {
-            if let Some(event) = self.wait_timeout(None)? {
-                return Ok(event);
-            }
-        }
+        event_wait::wait(self)
     }
 
     /// Blocks until the next event or until `timeout` (`None`: no limit)
@@ -231,18 +228,22 @@ impl Watcher {
     /// # Ok::<(), libsus::Error>(())
     /// ```
     pub fn wait_timeout(&mut self, timeout: Option<Duration>) -> Result<Option<WatchEvent>> {
-        // A timeout too long for the clock is no deadline at all.
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        loop {
-            if let Some(event) = self.poll_event()? {
-                return Ok(Some(event));
-            }
-            match self.watch.wait_until(deadline) {
-                Ok(true) => {}
-                Ok(false) => return Ok(None),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io("cannot wait for inotify", e)),
-            }
+        event_wait::wait_timeout(self, timeout)
+    }
+}
+
+impl EventSource for Watcher {
+    type Event = WatchEvent;
+
+    fn next_event(&mut self) -> Result<Option<WatchEvent>> {
+        self.poll_event()
+    }
+
+    fn sleep_until(&mut self, deadline: Option<Instant>) -> Result<bool> {
+        match self.watch.wait_until(deadline) {
+            Ok(ready) => Ok(ready),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(true),
+            Err(e) => Err(Error::io("cannot wait for inotify", e)),
         }
     }
 }
