@@ -3,7 +3,7 @@
 
 use lsus_proto::outcome::{Outcome, Record};
 
-use crate::fmt::local_time;
+use crate::fmt::{epoch, local_time};
 
 /// Describes an outcome for a person: "suspended for 3.2 s", "blocked by
 /// PID 812"…
@@ -23,6 +23,31 @@ pub fn line(r: &Record) -> String {
     } else {
         format!("{}  {} ({more})", local_time(r.time), describe(&r.outcome))
     }
+}
+
+/// Where `records` (oldest first, the whole history) begin to know what
+/// happened in the span `t0`..`t1` (seconds since the epoch): from `t0`
+/// when one is older, else from the start of the first attempt (its
+/// suspend and the time awake before it), within the span.
+pub fn known_from(records: &[Record], t0: f64, t1: f64) -> f64 {
+    let known = if records.iter().any(|r| epoch(r.time) < t0) {
+        t0
+    } else {
+        records.first().map_or(t1, |r| {
+            let mut start = epoch(r.time);
+            if let Outcome::Suspended { seconds } = r.outcome {
+                start -= seconds;
+            }
+            start - r.details.awake.unwrap_or(0.0)
+        })
+    };
+    known.clamp(t0, t1)
+}
+
+/// Records written one a line, for tests (leading blanks ignored).
+#[cfg(test)]
+pub fn parse_lines(lines: &str) -> Vec<Record> {
+    lines.lines().map(|l| l.trim().parse().unwrap()).collect()
 }
 
 #[cfg(test)]

@@ -66,17 +66,7 @@ pub fn draw(records: &[Record], now: SystemTime, span: Duration, colour: bool) -
     let mut blocked = [false; COLS];
     let mut marks = [' '; COLS];
     // Where the history begins to know (before that, nothing is drawn).
-    let known = if records.iter().any(|r| epoch(r.time) < t0) {
-        t0
-    } else {
-        records.first().map_or(t1, |r| {
-            let mut s = epoch(r.time);
-            if let Outcome::Suspended { seconds } = r.outcome {
-                s -= seconds;
-            }
-            s - r.details.awake.unwrap_or(0.0)
-        })
-    };
+    let known = crate::record::known_from(records, t0, t1);
     // Wake reasons by count, for their letters.
     let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
     for r in records.iter().filter(|r| epoch(r.time) >= t0) {
@@ -271,15 +261,11 @@ mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
 
-    fn recs(lines: &str) -> Vec<Record> {
-        lines.lines().map(|l| l.trim().parse().unwrap()).collect()
-    }
-
     #[test]
     fn plain_picture_fits_80_columns_and_marks_the_wakes() {
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let t = |s: u64| 1_000_000 - 8 * 3600 + s;
-        let records = recs(&format!(
+        let records = crate::record::parse_lines(&format!(
             "seq=1 time={}.000 outcome=suspended seconds=3600.000 awake=600.000 woke=rtc0
              seq=2 time={}.000 outcome=blocked pids=812 held=812:1800.000:rsync
              seq=3 time={}.000 outcome=wakeup-event source=PNP0C0C:00

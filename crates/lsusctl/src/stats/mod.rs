@@ -1,10 +1,13 @@
 //! `lsusctl stats`: the history of a span of time summed up — why the
 //! battery is empty.
 //!
-//! The JSON document is [`crate::json::Stats`].
+//! [`summarize`] sums the records up into a [`Summary`]; [`text`] and
+//! [`json`] render it.
+
+mod json;
+mod text;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -12,7 +15,7 @@ use lsus_proto::outcome::{Outcome, Record};
 use lsus_sys::wakeup::{SuspendStats, WakeupFiles};
 
 use crate::error::Error;
-use crate::fmt::{epoch, human, local_time};
+use crate::fmt::epoch;
 
 /// The outcome words in the order the summary lists them.
 const OUTCOMES: [&str; 7] = lsus_proto::outcome::OUTCOME_WORDS;
@@ -77,7 +80,7 @@ pub struct Summary {
     pub kernel: Option<SuspendStats>,
 }
 
-fn secs(d: Duration) -> f64 {
+pub(crate) fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
@@ -103,20 +106,7 @@ pub fn summarize(
     let from = now.checked_sub(since).unwrap_or(SystemTime::UNIX_EPOCH);
     let (t0, t1) = (at(from), at(now));
     let inside: Vec<&Record> = records.iter().filter(|r| at(r.time) >= t0).collect();
-    // The history knows the whole span when it has a record from before;
-    // else from the start of its first attempt.
-    let known_from = if records.iter().any(|r| at(r.time) < t0) {
-        t0
-    } else {
-        inside.first().map_or(t1, |r| {
-            let mut start = at(r.time);
-            if let Outcome::Suspended { seconds } = r.outcome {
-                start -= seconds;
-            }
-            start - r.details.awake.unwrap_or(0.0)
-        })
-    }
-    .clamp(t0, t1);
+    let known_from = crate::record::known_from(records, t0, t1);
     let mut attempts: BTreeMap<&str, u64> = BTreeMap::new();
     let mut asleep = 0.0;
     let mut wakes = BTreeMap::new();
@@ -215,147 +205,6 @@ impl Summary {
             .find(|(w, _)| *w == word)
             .map_or(0, |&(_, n)| n)
     }
-
-    /// The summary as text.
-    pub fn text(&self) -> String {
-        let mut out = String::new();
-        let total: u64 = self.attempts.iter().map(|(_, n)| n).sum();
-        let _ = writeln!(
-            out,
-            "lsusd, the last {} (since {}):",
-            human(secs(self.since)),
-            local_time(self.from)
-        );
-        if self.known_from > self.from {
-            let _ = writeln!(
-                out,
-                "  (the history begins at {})",
-                local_time(self.known_from)
-            );
-        }
-        let by: Vec<String> = self
-            .attempts
-            .iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(w, n)| format!("{w} {n}"))
-            .collect();
-        let _ = writeln!(
-            out,
-            "attempts: {total}{}",
-            if by.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", by.join(", "))
-            }
-        );
-        let awake = (self.known - self.asleep).max(0.0);
-        let ratio = if self.known > 0.0 {
-            format!(
-                " — asleep {:.0}% of {}",
-                100.0 * self.asleep / self.known,
-                human(self.known)
-            )
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            out,
-            "suspends: {}, asleep {}, awake {}{ratio}",
-            self.count("suspended"),
-            human(self.asleep),
-            human(awake)
-        );
-        let list = |v: &[(String, u64)]| -> String {
-            if v.is_empty() {
-                return "none".into();
-            }
-            let mut parts: Vec<String> = v
-                .iter()
-                .take(TOP)
-                .map(|(n, c)| format!("{n} {c}"))
-                .collect();
-            let rest: u64 = v.iter().skip(TOP).map(|(_, c)| c).sum();
-            if rest > 0 {
-                parts.push(format!("other {rest}"));
-            }
-            parts.join(", ")
-        };
-        let _ = writeln!(out, "wake reasons: {}", list(&self.wakes));
-        let blockers: Vec<String> = self
-            .blockers
-            .iter()
-            .take(TOP)
-            .map(|b| {
-                let pids: Vec<String> = b.pids.iter().map(u32::to_string).collect();
-                format!(
-                    "{} {} (PID {})",
-                    b.command,
-                    human(b.seconds),
-                    pids.join(", ")
-                )
-            })
-            .collect();
-        let _ = writeln!(
-            out,
-            "blockers by time held: {}",
-            if blockers.is_empty() {
-                "none".into()
-            } else {
-                blockers.join(", ")
-            }
-        );
-        let _ = writeln!(out, "abort sources: {}", list(&self.aborts));
-        let _ = writeln!(
-            out,
-            "tardy watchers (gone on without): {}",
-            list(&self.tardy)
-        );
-        if self.forced > 0 {
-            let _ = writeln!(out, "forced attempts: {}", self.forced);
-        }
-        match &self.kernel {
-            Some(k) => {
-                let counters: Vec<String> =
-                    k.counters.iter().map(|(n, v)| format!("{n} {v}")).collect();
-                let _ = writeln!(
-                    out,
-                    "kernel suspend_stats (since boot): {}",
-                    counters.join(", ")
-                );
-                if k.last_failed_step.is_some() || k.last_failed_dev.is_some() {
-                    let _ = writeln!(
-                        out,
-                        "  last failure: step {}, device {}, errno {}",
-                        k.last_failed_step.as_deref().unwrap_or("?"),
-                        k.last_failed_dev.as_deref().unwrap_or("?"),
-                        k.last_failed_errno.map_or("?".into(), |e| e.to_string())
-                    );
-                }
-            }
-            None => {
-                let _ = writeln!(out, "kernel suspend_stats: not available");
-            }
-        }
-        match &self.agreement {
-            Some(a) if a.kernel == a.lsusd => {
-                let _ = writeln!(
-                    out,
-                    "the kernel agrees: {} suspends from seq {} to seq {}",
-                    a.kernel, a.seqs.0, a.seqs.1
-                );
-            }
-            Some(a) => {
-                let _ = writeln!(
-                    out,
-                    "the kernel disagrees: {} suspends from seq {} to seq {}, lsusd {} \
-                     (something else wrote power/state, or lsusd was restarted)",
-                    a.kernel, a.seqs.0, a.seqs.1, a.lsusd
-                );
-            }
-            None => {}
-        }
-        out
-    }
 }
 
 /// Runs `lsusctl stats`.
@@ -366,10 +215,33 @@ pub fn run(dir: &Path, since: Duration, json: bool, sysfs: &Path) -> Result<Stri
     let kernel = WakeupFiles::new(sysfs).suspend_stats();
     let s = summarize(&records, SystemTime::now(), since, kernel);
     if json {
-        Ok(crate::json::to_line(&crate::json::Stats::from(&s))? + "\n")
+        Ok(json::json(&s)? + "\n")
     } else {
         Ok(s.text())
     }
+}
+
+/// The summary of a day that the tests of [`text`] and [`json`] check too:
+/// suspends, blockers, an abort, and a kernel count that disagrees.
+#[cfg(test)]
+fn sample_day() -> Summary {
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(100_000);
+    let records = crate::record::parse_lines(
+        "seq=1 time=10000.000 outcome=suspended seconds=100.000 woke=rtc0 kernel_success=4
+         seq=2 time=20000.000 outcome=suspended seconds=3000.000 awake=10.000 woke=rtc0 kernel_success=5
+         seq=3 time=30000.000 outcome=blocked pids=7 held=7:600.000:rsync,9:10.000:sh
+         seq=4 time=40000.000 outcome=wakeup-event source=PNP0C0C:00
+         seq=5 time=50000.000 outcome=suspended seconds=5000.000 woke=unknown kernel_success=7
+         seq=6 time=60000.000 outcome=blocked pids=7 held=7:60.000:rsync",
+    );
+    summarize(&records, now, Duration::from_secs(86_400), None)
+}
+
+/// The summary of an hour with no history.
+#[cfg(test)]
+fn sample_empty() -> Summary {
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(100_000);
+    summarize(&[], now, Duration::from_secs(3600), None)
 }
 
 #[cfg(test)]
@@ -377,22 +249,9 @@ mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
 
-    fn recs(lines: &str) -> Vec<Record> {
-        lines.lines().map(|l| l.trim().parse().unwrap()).collect()
-    }
-
     #[test]
     fn a_day_summed_up() {
-        let now = UNIX_EPOCH + Duration::from_secs(100_000);
-        let records = recs(
-            "seq=1 time=10000.000 outcome=suspended seconds=100.000 woke=rtc0 kernel_success=4
-             seq=2 time=20000.000 outcome=suspended seconds=3000.000 awake=10.000 woke=rtc0 kernel_success=5
-             seq=3 time=30000.000 outcome=blocked pids=7 held=7:600.000:rsync,9:10.000:sh
-             seq=4 time=40000.000 outcome=wakeup-event source=PNP0C0C:00
-             seq=5 time=50000.000 outcome=suspended seconds=5000.000 woke=unknown kernel_success=7
-             seq=6 time=60000.000 outcome=blocked pids=7 held=7:60.000:rsync",
-        );
-        let s = summarize(&records, now, Duration::from_secs(86_400), None);
+        let s = sample_day();
         // seq 1 is outside the day: the history knows all of it.
         assert_eq!(s.known_from, UNIX_EPOCH + Duration::from_secs(13_600));
         assert_eq!(s.count("suspended"), 2);
@@ -411,30 +270,12 @@ mod tests {
         // kernel 5 → 7 with seq 2 suspended: 3 suspends, lsusd 2.
         let a = s.agreement.clone().unwrap();
         assert_eq!((a.kernel, a.lsusd, a.seqs), (3, 2, (2, 5)));
-        let text = s.text();
-        assert!(text.contains("wake reasons: rtc0 1, unknown 1"), "{text}");
-        assert!(
-            text.contains("blockers by time held: rsync 11m 00s (PID 7)"),
-            "{text}"
-        );
-        assert!(text.contains("the kernel disagrees"), "{text}");
-        let j = crate::json::to_line(&crate::json::Stats::from(&s)).unwrap();
-        assert!(j.contains("\"suspends\":2,"), "{j}");
-        assert!(
-            j.contains("\"wake_reasons\":[{\"name\":\"rtc0\",\"count\":1}"),
-            "{j}"
-        );
-        assert!(j.contains("\"agree\":false"), "{j}");
     }
 
     #[test]
     fn an_empty_history_is_an_empty_summary() {
-        let now = UNIX_EPOCH + Duration::from_secs(100_000);
-        let s = summarize(&[], now, Duration::from_secs(3600), None);
+        let s = sample_empty();
         assert_eq!(s.count("suspended"), 0);
         assert_eq!(s.known, 0.0);
-        assert!(s.text().contains("wake reasons: none"));
-        let j = crate::json::to_line(&crate::json::Stats::from(&s)).unwrap();
-        assert!(j.contains("\"asleep_ratio\":null"), "{j}");
     }
 }
