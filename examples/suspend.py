@@ -33,6 +33,7 @@ suspend did not happen, 2 on error (lsusd not running, ...).
 
 import argparse
 import contextlib
+import errno
 import fcntl
 import os
 import select
@@ -48,6 +49,7 @@ WATCHING_NEXT = "watching-next"
 REQUEST = "request"
 IMMEDIATE = "immediate"
 OUTCOME = "outcome"
+RECORDS = "records"
 
 # Events of a Watcher.
 SUSPEND = "suspend"
@@ -298,10 +300,20 @@ def _lsusd_alive(run):
 
 
 def _outcome(run):
-    """Returns lsusd's last outcome record as a dict, or None."""
-    try:
-        fd = _open(run, OUTCOME)
-    except NotRunning:
+    """Returns lsusd's last outcome record as a dict, or None: RUN/records/outcome,
+    or the RUN/outcome of an older lsusd (never through the link RUN/outcome
+    that a newer lsusd keeps for the readers of the old path)."""
+    for name in (os.path.join(RECORDS, OUTCOME), OUTCOME):
+        try:
+            fd = _open(run, name)
+            break
+        except NotRunning:
+            continue
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                continue
+            raise
+    else:
         return None
     try:
         text = os.read(fd, 4096).decode("ascii", "replace")

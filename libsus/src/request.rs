@@ -16,7 +16,7 @@ use inotify::WatchMask;
 use lsus_proto::outcome::{Details, Outcome, Record};
 use lsus_proto::presence;
 use lsus_proto::rundir::{
-    Access, RunDir, DISABLED, FORCE, FORCE_REQUEST, OUTCOME, REQUEST, WATCHING,
+    Access, RunDir, DISABLED, FORCE, FORCE_REQUEST, OUTCOME, RECORDS, REQUEST, WATCHING,
 };
 use lsus_sys::dirwatch::DirWatch;
 use lsus_sys::lock::{try_lock, LockKind};
@@ -135,12 +135,25 @@ pub fn request_suspend_when_unblocked() -> Result<Report> {
     request_suspend_in(&crate::run_dir(), &options)
 }
 
+/// The last outcome record: `RUN/records/outcome`, or `RUN/outcome` from an
+/// older lsusd (doc/protocol.md §1.5).
 fn read_record(run: &RunDir) -> Option<Record> {
-    use std::io::Read;
-    let mut file = run.open_file(OUTCOME, Access::READ, None, false).ok()?;
-    let mut text = String::new();
-    file.read_to_string(&mut text).ok()?;
-    text.parse().ok()
+    run.read_published(OUTCOME).ok()??.parse().ok()
+}
+
+/// Watches RUN with `mask` and, when it exists, `RUN/records` for a new
+/// outcome record (`IN_MOVED_TO`; an older lsusd renames it into RUN,
+/// which `mask` must then cover).
+fn watch_run(run: &RunDir, dir: &Path, mask: WatchMask) -> Result<DirWatch> {
+    let mut watch = DirWatch::new(dir, mask)
+        .map_err(|e| Error::io(format!("cannot watch {}", dir.display()), e))?;
+    let records = run.join(RECORDS);
+    if run.subdir(RECORDS, None).is_ok() {
+        watch
+            .add(&records, WatchMask::MOVED_TO)
+            .map_err(|e| Error::io(format!("cannot watch {}", records.display()), e))?;
+    }
+    Ok(watch)
 }
 
 /// Which lsusd serves the run directory.
@@ -229,7 +242,29 @@ struct Pending<'a> {
 /// lsusd raises no event in the run directory.
 const LIVENESS: Duration = Duration::from_secs(1);
 
-impl Pending<'_> {
+impl<'a> Pending<'a> {
+    /// A request just made as `req` (its directory and name) on `run`,
+    /// waited for through `watch`, bounded by `options.timeout` from now.
+    fn new(
+        run: &'a RunDir,
+        req: (&'a RunDir, &'static str),
+        dir: &'a Path,
+        lsusd: Lsusd,
+        watch: DirWatch,
+        options: &RequestOptions,
+    ) -> Pending<'a> {
+        Pending {
+            run,
+            req,
+            dir,
+            lsusd,
+            watch,
+            // A timeout too long for the clock is no deadline at all.
+            deadline: options.timeout.and_then(|t| Instant::now().checked_add(t)),
+            timeout: options.timeout,
+        }
+    }
+
     /// The error for an lsusd that went away while the request waited.
     fn stopped(&self) -> Error {
         Error::Stopped {
@@ -346,21 +381,12 @@ pub fn request_suspend_in(dir: &Path, options: &RequestOptions) -> Result<Report
     let not_running = || Error::NotRunning(PathBuf::from(dir));
     let lsusd = Lsusd::find(&run, dir)?;
     // DELETE and MOVED_FROM: `request` goes; MOVED_TO: a new `outcome`.
-    let watch = DirWatch::new(
+    let watch = watch_run(
+        &run,
         dir,
         WatchMask::DELETE | WatchMask::MOVED_FROM | WatchMask::MOVED_TO,
-    )
-    .map_err(|e| Error::io(format!("cannot watch {}", dir.display()), e))?;
-    let mut pending = Pending {
-        run: &run,
-        req: (&run, REQUEST),
-        dir,
-        lsusd,
-        watch,
-        // A timeout too long for the clock is no deadline at all.
-        deadline: options.timeout.and_then(|t| Instant::now().checked_add(t)),
-        timeout: options.timeout,
-    };
+    )?;
+    let mut pending = Pending::new(&run, (&run, REQUEST), dir, lsusd, watch, options);
     loop {
         let watching = run
             .open_file(WATCHING, Access::READ, None, false)
@@ -515,10 +541,9 @@ pub fn request_suspend_forced_in(
             e,
         ));
     }
-    // MOVED_TO in RUN: a new `outcome`; DELETE and MOVED_FROM in
-    // RUN/force: the request goes.
-    let mut watch = DirWatch::new(dir, WatchMask::MOVED_TO)
-        .map_err(|e| Error::io(format!("cannot watch {}", dir.display()), e))?;
+    // MOVED_TO in RUN/records (or RUN): a new `outcome`; DELETE and
+    // MOVED_FROM in RUN/force: the request goes.
+    let mut watch = watch_run(&run, dir, WatchMask::MOVED_TO)?;
     watch
         .add(force.path(), WatchMask::DELETE | WatchMask::MOVED_FROM)
         .map_err(|e| Error::io(format!("cannot watch {}", force.path().display()), e))?;
@@ -529,15 +554,7 @@ pub fn request_suspend_forced_in(
         request: &file,
         armed: true,
     };
-    let mut pending = Pending {
-        run: &run,
-        req: (&force, FORCE_REQUEST),
-        dir,
-        lsusd,
-        watch,
-        deadline: options.timeout.and_then(|t| Instant::now().checked_add(t)),
-        timeout: options.timeout,
-    };
+    let mut pending = Pending::new(&run, (&force, FORCE_REQUEST), dir, lsusd, watch, options);
     pending.wait(&file, || None)?;
     withdraw.armed = false;
     let record = read_record(&run).filter(|r| Some(r) != before.as_ref());

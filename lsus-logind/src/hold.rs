@@ -25,6 +25,9 @@ pub struct Hold {
     lock: Option<File>,
     /// Set once the daemon is stopping: nothing is written any more.
     stopped: bool,
+    /// Whether `RUN/lsus-logind.status` was made a link to the published
+    /// file (at the first write).
+    linked: bool,
 }
 
 impl Hold {
@@ -35,6 +38,7 @@ impl Hold {
             status: LogindStatus::default(),
             lock: None,
             stopped: false,
+            linked: false,
         }
     }
 
@@ -99,7 +103,7 @@ impl Hold {
     pub fn stop(&mut self) {
         self.stopped = true;
         self.lock = None;
-        if let Err(e) = self.run.remove(LSUS_LOGIND_STATUS) {
+        if let Err(e) = self.run.unpublish(LSUS_LOGIND_STATUS) {
             tracing::warn!("cannot remove the status file: {e}");
         }
     }
@@ -166,9 +170,22 @@ impl Hold {
         let text = self.status.to_string();
         if let Err(e) = self
             .run
-            .write_atomically(LSUS_LOGIND_STATUS, text.as_bytes(), STATUS_MODE)
+            .publish(LSUS_LOGIND_STATUS, text.as_bytes(), STATUS_MODE)
         {
             tracing::warn!("cannot publish the status file: {e}");
+            return;
+        }
+        // RUN/lsus-logind.status, for the readers of the old path.
+        if !self.linked {
+            self.linked = true;
+            match self.run.link_published(LSUS_LOGIND_STATUS, STATUS_MODE) {
+                Ok(Some(planted)) => tracing::warn!(
+                    "{}: found {planted}; made it a link to the status file",
+                    self.run.join(LSUS_LOGIND_STATUS).display()
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("{e}"),
+            }
         }
     }
 }

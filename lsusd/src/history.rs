@@ -116,7 +116,12 @@ pub fn last_seq(run: &RunDir) -> u64 {
         }
         text
     };
-    let mut text = read(run, lsus_proto::rundir::OUTCOME);
+    // records/outcome, or the RUN/outcome an older lsusd left.
+    let mut text = run
+        .read_published(lsus_proto::rundir::OUTCOME)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     if let Ok(log) = run.subdir(LOG_DIR, None) {
         text.push_str(&read(&log, HISTORY));
     }

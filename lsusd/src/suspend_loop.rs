@@ -26,9 +26,34 @@ use inotify::{EventMask, WatchMask};
 use lsus_daemon::clock::boot_time;
 use lsus_proto::logind;
 use lsus_proto::outcome::{Details, Held, Named, Outcome, Record};
-use lsus_proto::rundir::{is_name, Access, RunDir, RunDirError, DISABLED, OUTCOME, REQUEST};
+use lsus_proto::rundir::{
+    is_name, Access, RunDir, RunDirError, DISABLED, OUTCOME, RECORDS, REQUEST,
+};
 use lsus_sys::dirwatch::DirWatch;
 use lsus_sys::lock::{self, LockKind};
+
+/// Mode of the outcome record: the run directory's group reads it.
+const OUTCOME_MODE: u32 = 0o644;
+
+/// Start-up (doc/protocol.md §1.5): makes `RUN/records`, and `RUN/outcome`
+/// a link to `records/outcome` for the readers of the old path, once (an
+/// `outcome` file an older lsusd left is published there first). What
+/// else stood at either name is moved aside and logged (§1.12).
+fn publish_outcome_here(run: &RunDir) -> Result<(), LoopError> {
+    if let Some(planted) = run.prepare_records()? {
+        tracing::warn!(
+            "{}: found {planted}; created a directory",
+            run.join(RECORDS).display()
+        );
+    }
+    if let Some(planted) = run.link_published(OUTCOME, OUTCOME_MODE)? {
+        tracing::warn!(
+            "{}: found {planted}; made it a link to {RECORDS}/{OUTCOME}",
+            run.join(OUTCOME).display()
+        );
+    }
+    Ok(())
+}
 use lsus_sys::power::{CountCheck, Power, SleepState};
 use lsus_sys::proclocks;
 
@@ -209,6 +234,15 @@ impl Stop {
     };
 }
 
+/// What step 7 needs of the attempt: its trigger, the wakeup count read
+/// at step 4 (`None`: unknown) and the wakeup sources sampled then.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    trigger: &'a Trigger,
+    count: Option<u64>,
+    at_count: &'a Before,
+}
+
 /// What the directory watch saw.
 #[derive(Debug, Default, Clone, Copy)]
 struct Seen {
@@ -233,6 +267,7 @@ impl<P: Power> Suspender<P> {
         )
         .map_err(LoopError::Watch)?;
         let disabled = open_disabled(&run)?;
+        publish_outcome_here(&run)?;
         let backoff = Backoff::new(cfg.backoff_initial, cfg.backoff_max);
         // `seq` goes on from the last record (of a previous lsusd, too), so
         // a requester that read the record before a restart sees a new one.
@@ -389,7 +424,12 @@ impl<P: Power> Suspender<P> {
 
         // 7. The checks, in this order; then the state write.
         details.tardy = notified.tardy.clone();
-        let outcome = self.try_suspend(&trigger, count, &at_count, &mut details)?;
+        let attempt = Attempt {
+            trigger: &trigger,
+            count,
+            at_count: &at_count,
+        };
+        let outcome = self.try_suspend(&attempt, &mut details)?;
         if !outcome.suspended() {
             details.awake = self.awake();
         }
@@ -444,9 +484,7 @@ impl<P: Power> Suspender<P> {
     /// the kernel says about the attempt.
     fn try_suspend(
         &mut self,
-        trigger: &Trigger,
-        count: Option<u64>,
-        at_count: &Before,
+        a: &Attempt<'_>,
         details: &mut Details,
     ) -> Result<Outcome, LoopError> {
         if (self.stop.requested)() {
@@ -465,11 +503,11 @@ impl<P: Power> Suspender<P> {
                 return Ok(Outcome::Blocked { pids });
             }
         }
-        let outcome = self.checks_then_write(trigger, count, at_count, details);
+        let outcome = self.checks_then_write(a, details);
         self.unlock_disabled();
         if let Ok(Outcome::Aborted | Outcome::WakeupEvent) = outcome {
             // Which wakeup source moved around the count check.
-            reasons::after_refusal(&mut self.power, at_count, details);
+            reasons::after_refusal(&mut self.power, a.at_count, details);
         }
         outcome
     }
@@ -477,11 +515,14 @@ impl<P: Power> Suspender<P> {
     /// The checks after `disabled` is held exclusively, then the write.
     fn checks_then_write(
         &mut self,
-        trigger: &Trigger,
-        count: Option<u64>,
-        at_count: &Before,
+        a: &Attempt<'_>,
         details: &mut Details,
     ) -> Result<Outcome, LoopError> {
+        let Attempt {
+            trigger,
+            count,
+            at_count,
+        } = *a;
         if !trigger::still_valid(&self.run, self.force.as_ref(), trigger)? {
             return Ok(Outcome::Withdrawn);
         }
@@ -662,14 +703,15 @@ impl<P: Power> Suspender<P> {
             outcome,
             details,
         };
+        // In RUN/records: a watcher of RUN sees nothing of it (§1.5).
         match self
             .run
-            .write_atomically(OUTCOME, record.to_string().as_bytes(), 0o644)
+            .publish(OUTCOME, record.to_string().as_bytes(), OUTCOME_MODE)
         {
             Ok(None) => {}
             Ok(Some(planted)) => tracing::warn!(
                 "{}: found {planted}; wrote the outcome there",
-                self.run.join(OUTCOME).display()
+                self.run.join(RECORDS).join(OUTCOME).display()
             ),
             Err(e) => tracing::error!("cannot record the outcome: {e}"),
         }

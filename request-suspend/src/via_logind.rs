@@ -11,7 +11,6 @@
 //! request is refused by them (through lsus-logind), and so is this one:
 //! they are checked first, as `systemctl suspend` does.
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -19,7 +18,7 @@ use std::time::Duration;
 use lsus_proto::logind::Inhibitor;
 use lsus_proto::logind_bus;
 use lsus_proto::outcome::Record;
-use lsus_proto::rundir::{Access, RunDir, OUTCOME};
+use lsus_proto::rundir::{RunDir, OUTCOME};
 use zbus::blocking::{Connection, MessageIterator};
 
 /// What became of the suspend asked of logind.
@@ -105,11 +104,8 @@ pub fn suspend(run_dir: &Path, timeout: Option<Duration>) -> Result<Answer, Stri
     }
 }
 
+/// The last outcome record: `RUN/records/outcome`, or `RUN/outcome` from an
+/// older lsusd (doc/protocol.md §1.5).
 fn read_record(run: &RunDir) -> Option<Record> {
-    let mut text = String::new();
-    run.open_file(OUTCOME, Access::READ, None, false)
-        .ok()?
-        .read_to_string(&mut text)
-        .ok()?;
-    text.parse().ok()
+    run.read_published(OUTCOME).ok()??.parse().ok()
 }

@@ -361,9 +361,13 @@ impl Env {
         }
     }
 
-    /// Returns the outcome record lsusd left in the run directory.
+    /// Returns the outcome record lsusd left in the run directory
+    /// (`RUN/records/outcome`, doc/protocol.md §1.5).
     pub fn outcome(&self) -> Option<lsus_proto::outcome::Record> {
-        fs::read_to_string(self.path("outcome")).ok()?.parse().ok()
+        fs::read_to_string(self.path("records/outcome"))
+            .ok()?
+            .parse()
+            .ok()
     }
 
     /// Returns the sequence number of the last outcome (0 if none).

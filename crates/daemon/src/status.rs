@@ -6,7 +6,10 @@
 //! [`MIN_INTERVAL`]: a change that comes sooner is kept and written when
 //! the interval has passed, so the loop must wake up by [`StatusFile::deadline`].
 //! A burst of connections therefore costs one write, not one per client.
-//! The file is removed when the `StatusFile` is dropped.
+//! The file is published in `RUN/records` (doc/protocol.md §1.10), where
+//! its changes wake no watcher of the run directory; `RUN/NAME` is made a
+//! link to it at the first write. Both are removed when the `StatusFile`
+//! is dropped.
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +32,8 @@ pub struct StatusFile {
     waiting: Option<String>,
     last_write: Option<Instant>,
     failing: bool,
+    /// Whether `RUN/NAME` was made a link to the published file.
+    linked: bool,
 }
 
 impl StatusFile {
@@ -41,6 +46,7 @@ impl StatusFile {
             waiting: None,
             last_write: None,
             failing: false,
+            linked: false,
         }
     }
 
@@ -64,13 +70,24 @@ impl StatusFile {
         }
         self.waiting = None;
         self.last_write = Some(now);
-        match self.run.write_atomically(self.name, line.as_bytes(), MODE) {
+        match self.run.publish(self.name, line.as_bytes(), MODE) {
             Ok(planted) => {
                 if let Some(planted) = planted {
                     tracing::warn!("{}: found {planted}", self.run.join(self.name).display());
                 }
                 self.written = Some(line);
                 self.failing = false;
+                if !self.linked {
+                    self.linked = true;
+                    match self.run.link_published(self.name, MODE) {
+                        Ok(Some(planted)) => tracing::warn!(
+                            "{}: found {planted}; made it a link to the status file",
+                            self.run.join(self.name).display()
+                        ),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!("{e}"),
+                    }
+                }
             }
             Err(e) => {
                 if !self.failing {
@@ -95,8 +112,8 @@ impl StatusFile {
 impl Drop for StatusFile {
     /// Removes the file: a stopped daemon publishes nothing.
     fn drop(&mut self) {
-        if self.written.is_some() || self.failing {
-            if let Err(e) = self.run.remove(self.name) {
+        if self.written.is_some() || self.failing || self.linked {
+            if let Err(e) = self.run.unpublish(self.name) {
                 tracing::warn!("cannot remove the status file: {e}");
             }
         }
@@ -136,7 +153,20 @@ mod tests {
         assert_eq!(read(&dir).as_deref(), Some("n=3\n"));
         assert_eq!(s.deadline(), None);
 
+        // Published in records/, read through the link at the old path.
+        assert_eq!(
+            std::fs::read_to_string(dir.join("records/x.status")).ok(),
+            Some("n=3\n".to_string())
+        );
+        assert!(dir
+            .join("x.status")
+            .symlink_metadata()
+            .unwrap()
+            .is_symlink());
+
         drop(s);
         assert_eq!(read(&dir), None);
+        assert!(dir.join("x.status").symlink_metadata().is_err());
+        assert!(!dir.join("records/x.status").exists());
     }
 }

@@ -45,14 +45,16 @@ pub const LSUSD_8: &str = concat!(
   Exists: try one suspend; removed when the attempt ends.
 * RUN/watching, RUN/watching-next
   The watchers' files (lsusd(7)).
-* RUN/outcome
-  The outcome of the last attempt, one line.
+* RUN/records/outcome
+  The outcome of the last attempt, one line; `RUN/outcome` is a link to
+  it, made at start-up. In a subdirectory so that writing it wakes no
+  watcher of RUN.
 * RUN/log/history
   The last 100 outcomes, oldest first (`lsusctl history`), in a
   subdirectory so that writing it wakes no watcher.
 * RUN/.staging
-  Where outcome, history and status files are written before they are
-  renamed into RUN, so that watchers see one event per update.
+  Where the outcome and status files are written before they are renamed
+  into `RUN/records`, so that their readers see one event per update.
 * RUN/lsusd.pid
   The PID, locked exclusively while lsusd runs: one lsusd per run directory.
 * SYS/power/wakeup_count, SYS/power/state
@@ -72,9 +74,10 @@ pub const LSUSED_8: &str = concat!(
     "# FILES
 * RUN/registration
   The socket clients connect to (mode from `--socket-mode`).
-* RUN/lsused.status
+* RUN/records/lsused.status
   One line, `clients=N descriptors=M`, rewritten when the counts change and
-  removed at exit (`lsusctl status`).
+  removed at exit (`lsusctl status`); `RUN/lsused.status` is a link to it
+  while lsused runs.
 * RUN/lsused.pid
   The PID, locked exclusively while lsused runs.
 
@@ -96,9 +99,10 @@ pub const WAKEALARMD_8: &str = concat!(
     "# FILES
 * RUN/wakealarm
   The socket clients connect to (mode from `--socket-mode`).
-* RUN/wakealarmd.status
+* RUN/records/wakealarmd.status
   One line, `connections=N pending=P blocking=B [next=TIME]`, rewritten
-  when it changes and removed at exit (`lsusctl status`).
+  when it changes and removed at exit (`lsusctl status`);
+  `RUN/wakealarmd.status` is a link to it while wakealarmd runs.
 * RUN/wakealarmd.pid
   The PID, locked exclusively while wakealarmd runs.
 * SYSFS/class/rtc/RTC/wakealarm, SYSFS/class/rtc/RTC/since_epoch
@@ -140,9 +144,10 @@ connects again after 1 s, doubling up to 30 s.
 # FILES
 * RUN/disabled
   Locked shared while a logind block inhibitor on sleep exists.
-* RUN/lsus-logind.status
+* RUN/records/lsus-logind.status
   Every inhibitor logind lists, one line each after a summary line
-  (lsusd(7)); written before the lock is taken, removed at exit.
+  (lsusd(7)); written before the lock is taken, removed at exit;
+  `RUN/lsus-logind.status` is a link to it.
 * RUN/lsus-logind.pid
   The PID, locked exclusively while lsus-logind runs.
 
@@ -180,7 +185,7 @@ attempt is over, so lsusd records it as `aborted`.
   The input devices (`/dev/input` unless `--input-dir`).
 * RUN/immediate
   Created and locked (shared) while idle.
-* RUN/lsus-idle.status
+* RUN/records/lsus-idle.status
   One line, `timeout=S devices=N idle=yes|no holding=yes|no
   idle_since=SECONDS` (the last input on CLOCK_MONOTONIC), rewritten when
   it changes (at most once a second while input arrives) and removed at
@@ -256,9 +261,9 @@ pub const LSUSCTL_1: &str = "# EXIT STATUS
   `systemd-inhibit --list` lists inhibitors: PID, user, command line. A
   lock whose taker has exited (flock(1) on a shell's descriptor) is shown
   held by the processes that share the descriptor, from /proc/PID/fdinfo.
-* RUN/log/history, RUN/outcome
+* RUN/log/history, RUN/records/outcome
   Written by lsusd; read by `history` and `status`.
-* RUN/lsused.status, RUN/wakealarmd.status
+* RUN/records/lsused.status, RUN/records/wakealarmd.status
   Written by lsused and wakealarmd; read by `status`.
 
 # EXAMPLES
@@ -351,7 +356,9 @@ still the empty file at that path. Before a suspend lsusd writes one byte to
 it and waits for an exclusive lock: each watcher moves its lock to
 `RUN/watching-next`, does its work and releases `watching`. After the
 resume lsusd renames `watching-next` over `watching` and writes two more
-bytes to the old file (section 1.4).
+bytes to the old file (section 1.4). Nothing else the daemons write during
+a cycle changes RUN: a watcher of RUN is woken for the byte and for the
+end.
 
 # THE SUSPEND LOOP
 lsusd waits for a request, checks that nothing blocks, reads
@@ -371,14 +378,16 @@ accepts the wakeup count back (no wakeup event happened meanwhile) (section 2).
   blocks suspend until it has written a time, and again after `Now`.
 
 # FILES ADDED BY THIS PORT
-* RUN/outcome
+* RUN/records/outcome
   One line: `seq=N time=T outcome=WORD` and details (section 6).
+  `RUN/outcome` is a symbolic link to it, for the readers of the old path
+  (section 1.5).
 * RUN/log/history
   The last 100 such lines, oldest first (section 6).
-* RUN/lsused.status, RUN/wakealarmd.status
+* RUN/records/lsused.status, RUN/records/wakealarmd.status
   One line of `key=value` counts, rewritten when they change, removed when
-  the daemon stops. A killed daemon leaves its file: readers check the
-  daemon's lock on `RUN/NAME.pid` first.
+  the daemon stops; `RUN/NAME.status` links to them. A killed daemon leaves
+  its file: readers check the daemon's lock on `RUN/NAME.pid` first.
 * RUN/NAME.pid
   Each daemon's PID, locked exclusively for its whole life.
 

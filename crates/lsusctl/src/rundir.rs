@@ -55,8 +55,8 @@ pub fn read_text(run: &RunDir, name: &str) -> Result<Option<String>, Error> {
 }
 
 /// Returns the last `n` (all if `None`) records, oldest first: from
-/// `RUN/log/history`, or from `RUN/outcome` when there is no history (an
-/// lsusd without one). Lines that cannot be parsed are skipped.
+/// `RUN/log/history`, or from the outcome record when there is no history
+/// (an lsusd without one). Lines that cannot be parsed are skipped.
 pub fn records(run: &RunDir, n: Option<usize>) -> Result<Vec<Record>, Error> {
     let history = match run.subdir(LOG_DIR, None) {
         Ok(log) => read_text(&log, HISTORY)?,
@@ -65,7 +65,7 @@ pub fn records(run: &RunDir, n: Option<usize>) -> Result<Vec<Record>, Error> {
     };
     let text = match history {
         Some(t) => t,
-        None => read_text(run, OUTCOME)?.unwrap_or_default(),
+        None => run.read_published(OUTCOME)?.unwrap_or_default(),
     };
     let mut records: Vec<Record> = text.lines().filter_map(|l| l.parse().ok()).collect();
     if let Some(n) = n {

@@ -1,9 +1,10 @@
 //! `lsusctl watch`: each suspend and resume as it happens.
 //!
 //! lsusctl registers as a watcher and says "ready" at once, so it never
-//! delays a suspend. After a resume it waits briefly for lsusd's record of
-//! the attempt (lsusd writes it just after it tells the watchers), so the
-//! resume line can say what happened.
+//! delays a suspend. After a resume it reads lsusd's record of the attempt
+//! (lsusd writes it just before it tells the watchers; an older one wrote
+//! it after, so it waits briefly for it), so the resume line can say what
+//! happened.
 
 use std::io::{self, Write};
 use std::time::{Duration, Instant, SystemTime};
@@ -14,7 +15,7 @@ use inotify::WatchMask;
 use libsus::{WatchEvent, Watcher};
 use lsus_proto::outcome::Record;
 use lsus_proto::presence;
-use lsus_proto::rundir::{RunDir, OUTCOME};
+use lsus_proto::rundir::{RunDir, OUTCOME, RECORDS};
 use lsus_sys::dirwatch::DirWatch;
 use lsusctl_cli::{EXIT_NOT_RUNNING, EXIT_OK};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -23,13 +24,13 @@ use crate::error::Error;
 use crate::fmt::{epoch, local_time};
 use crate::json::{to_line, WatchLine};
 use crate::record;
-use crate::rundir::{open_checked, read_text};
+use crate::rundir::open_checked;
 
 /// How long to wait for lsusd's record after a resume.
 const RECORD_WAIT: Duration = Duration::from_millis(500);
 
 fn last_record(run: &RunDir) -> Option<Record> {
-    read_text(run, OUTCOME).ok()??.parse().ok()
+    run.read_published(OUTCOME).ok()??.parse().ok()
 }
 
 /// Waits up to [`RECORD_WAIT`] for an outcome record other than `before`.
@@ -142,13 +143,17 @@ fn death_of(pid: u32) -> Option<OwnedFd> {
 /// or lsusd stops (exit 3; with `follow`, waits for the next lsusd).
 pub fn run(dir: &std::path::Path, json: bool, follow: bool) -> Result<u8, Error> {
     let (run, mut lsusd) = open_checked(dir)?;
+    // The record is renamed into RUN/records (by an older lsusd, into RUN).
+    let io = |path: &std::path::Path| {
+        let what = format!("cannot watch {}", path.display());
+        move |source| Error::Io { what, source }
+    };
     let mut records =
-        DirWatch::new(dir, WatchMask::MOVED_TO | WatchMask::CLOSE_WRITE).map_err(|e| {
-            Error::Io {
-                what: format!("cannot watch {}", dir.display()),
-                source: e,
-            }
-        })?;
+        DirWatch::new(dir, WatchMask::MOVED_TO | WatchMask::CLOSE_WRITE).map_err(io(dir))?;
+    if run.subdir(RECORDS, None).is_ok() {
+        let path = run.join(RECORDS);
+        records.add(&path, WatchMask::MOVED_TO).map_err(io(&path))?;
+    }
     let mut watcher = Watcher::open_in(dir)?;
     let mut death = death_of(lsusd);
     let mut st = Watching { json, since: None };

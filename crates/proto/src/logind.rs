@@ -27,10 +27,9 @@
 //! nothing unless lsus-logind holds its lock on `RUN/lsus-logind.pid`.
 
 use std::fmt;
-use std::io::Read;
 use std::str::FromStr;
 
-use crate::rundir::{Access, RunDir};
+use crate::rundir::RunDir;
 use crate::status::ParseError;
 use lsus_sys::proclocks::{self, Mode};
 
@@ -249,12 +248,11 @@ pub fn published(run: &RunDir) -> Option<(u32, Option<LogindStatus>)> {
         .into_iter()
         .find(|h| h.mode == Mode::Exclusive)?
         .pid;
-    let mut text = String::new();
     let status = run
-        .open_file(LSUS_LOGIND_STATUS, Access::READ, None, false)
+        .read_published(LSUS_LOGIND_STATUS)
         .ok()
-        .and_then(|mut f| f.read_to_string(&mut text).ok())
-        .and_then(|_| text.parse().ok());
+        .flatten()
+        .and_then(|text| text.parse().ok());
     Some((pid, status))
 }
 
@@ -298,6 +296,7 @@ pub fn name_holders(run: &RunDir, pids: &[u32], plain: impl Fn(u32) -> String) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rundir::Access;
 
     fn inhibitor(what: &str, mode: &str, who: &str, why: &str) -> Inhibitor {
         Inhibitor {
@@ -392,7 +391,7 @@ mod tests {
                 inhibitor("sleep", "delay", "lsus-logind", "x"),
             ],
         };
-        run.write_atomically(LSUS_LOGIND_STATUS, status.to_string().as_bytes(), 0o644)
+        run.publish(LSUS_LOGIND_STATUS, status.to_string().as_bytes(), 0o644)
             .unwrap();
         // No lock on the PID file: a leftover status file says nothing.
         assert_eq!(
@@ -410,7 +409,7 @@ mod tests {
                 "logind inhibitor \"Playing\" (Videos, PID 4321, user root)".into()
             ]
         );
-        run.write_atomically(LSUS_LOGIND_STATUS, b"logind=connected\n", 0o644)
+        run.publish(LSUS_LOGIND_STATUS, b"logind=connected\n", 0o644)
             .unwrap();
         assert_eq!(
             name_holders(&run, &[me], plain),

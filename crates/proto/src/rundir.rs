@@ -46,6 +46,15 @@ pub const STAGING: &str = ".staging";
 /// Subdirectory for records that readers look up now and then (the
 /// history): changes there wake no watcher of the run directory.
 pub const LOG_DIR: &str = "log";
+/// Subdirectory where the daemons publish what they report: the outcome
+/// record and the status files (see [`RunDir::publish`]). A change there
+/// wakes no watcher of the run directory; `RUN/NAME` is a symbolic link to
+/// `records/NAME` for the readers of the old paths (see
+/// [`RunDir::link_published`]).
+pub const RECORDS: &str = "records";
+/// Mode of [`RECORDS`]: every daemon of the group writes its files there
+/// (lsused runs as a user of its own), as in [`STAGING`].
+pub const RECORDS_MODE: u32 = 0o770;
 
 /// Subdirectory for forced requests (doc/protocol.md §12): mode 2770,
 /// owned by root and the group `suspend-force`, so that the kernel lets
@@ -563,13 +572,27 @@ impl RunDir {
         contents: &[u8],
         mode: u32,
     ) -> Result<Option<Planted>, RunDirError> {
-        let tmp = format!(".{name}.tmp");
         let staging = self.staging();
-        let dir = staging.as_ref().map_or(self.raw(), |d| Some(d.as_raw_fd()));
-        let path = || match &staging {
-            Some(_) => self.join(STAGING).join(&tmp),
-            None => self.join(&tmp),
+        let staging = staging.as_ref().map(|fd| (fd.as_fd(), self.join(STAGING)));
+        self.write_staged(staging, name, contents, mode)
+    }
+
+    /// As [`RunDir::write_atomically`], with the temporary file in
+    /// `staging` (a directory on the same file system, and its path for
+    /// errors), or in this directory when `None`.
+    fn write_staged(
+        &self,
+        staging: Option<(BorrowedFd<'_>, PathBuf)>,
+        name: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<Option<Planted>, RunDirError> {
+        let tmp = format!(".{name}.tmp");
+        let (dir, dir_path) = match &staging {
+            Some((fd, path)) => (Some(fd.as_raw_fd()), path.clone()),
+            None => (self.raw(), self.path.clone()),
         };
+        let path = || dir_path.join(&tmp);
         match nix::unistd::unlinkat(dir, tmp.as_str(), UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(e) => return Err(io_err("remove", path(), e)),
@@ -590,6 +613,177 @@ impl RunDir {
                 Ok(planted)
             }
             Err(e) => Err(io_err("rename", path(), e)),
+        }
+    }
+
+    /// Opens [`RECORDS`], making it (mode [`RECORDS_MODE`]) when this
+    /// process owns the run directory, as for [`STAGING`]; `None` when it
+    /// is missing and not ours to make (an older lsusd, which publishes in
+    /// the run directory itself) or something else stands there.
+    fn records(&self) -> Option<RunDir> {
+        let ours = nix::sys::stat::fstat(self.dir.as_raw_fd())
+            .is_ok_and(|st| st.st_uid == nix::unistd::geteuid().as_raw());
+        let fd = self.subdir_fd(RECORDS, ours.then_some(RECORDS_MODE)).ok()?;
+        Some(RunDir {
+            path: self.join(RECORDS),
+            dir: fd,
+            staged: false,
+        })
+    }
+
+    /// Makes [`RECORDS`] now (lsusd at start, before the daemons that
+    /// publish there run), moving aside whatever else stands at the name.
+    pub fn prepare_records(&self) -> Result<Option<Planted>, RunDirError> {
+        self.subdir_replacing(RECORDS, Some(RECORDS_MODE))
+            .map(|(_, planted)| planted)
+    }
+
+    /// Publishes `contents` as `records/NAME` (doc/protocol.md §1.5,
+    /// §1.10), atomically: written in [`STAGING`] and renamed into
+    /// [`RECORDS`], so that a watcher of the run directory sees nothing of
+    /// it and a watcher of `records` one `IN_MOVED_TO`. Without a
+    /// [`RECORDS`] directory (an older lsusd runs) the file is written in
+    /// the run directory itself, as before ([`RunDir::write_atomically`]).
+    pub fn publish(
+        &self,
+        name: &str,
+        contents: &[u8],
+        mode: u32,
+    ) -> Result<Option<Planted>, RunDirError> {
+        let Some(records) = self.records() else {
+            return self.write_atomically(name, contents, mode);
+        };
+        let staging = self.staging();
+        let staging = staging.as_ref().map(|fd| (fd.as_fd(), self.join(STAGING)));
+        records.write_staged(staging, name, contents, mode)
+    }
+
+    /// Reads the published file `name`: `records/NAME`, else a regular
+    /// `RUN/NAME` (written by an older daemon); `None` when neither
+    /// exists. The link of [`RunDir::link_published`] is never followed.
+    pub fn read_published(&self, name: &str) -> Result<Option<String>, RunDirError> {
+        match self.subdir(RECORDS, None) {
+            Ok(records) => {
+                if let Some(text) = records.read_to_string(name)? {
+                    return Ok(Some(text));
+                }
+            }
+            Err(e) if matches!(e.errno(), Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)) => {}
+            Err(e) => return Err(e),
+        }
+        self.read_to_string(name)
+    }
+
+    /// Reads the regular file `name` whole; `None` when it is missing or
+    /// is a symbolic link (never followed).
+    pub fn read_to_string(&self, name: &str) -> Result<Option<String>, RunDirError> {
+        use std::io::Read;
+        let mut file = match self.open_file(name, Access::READ, None, false) {
+            Ok(file) => file,
+            Err(e) if matches!(e.errno(), Some(libc::ENOENT | libc::ELOOP)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .map_err(|source| RunDirError {
+                op: "read",
+                path: self.join(name),
+                source,
+            })?;
+        Ok(Some(text))
+    }
+
+    /// Removes the published file `name` (`records/NAME`, and a regular
+    /// `RUN/NAME` an older version of the daemon left) and the link
+    /// [`RunDir::link_published`] made: a daemon that stops publishes
+    /// nothing. Returns true if anything was removed.
+    pub fn unpublish(&self, name: &str) -> Result<bool, RunDirError> {
+        let mut removed = match self.subdir(RECORDS, None) {
+            Ok(records) => records.remove(name)?,
+            Err(_) => false,
+        };
+        let ours = match self.stat(name)? {
+            Some(st) => match Replaced::of(st.st_mode) {
+                Replaced::Symlink => self.links_to_record(name),
+                Replaced::File => true,
+                _ => false,
+            },
+            None => false,
+        };
+        if ours {
+            removed |= self.remove(name)?;
+        }
+        Ok(removed)
+    }
+
+    /// Returns true if `RUN/NAME` is the link [`RunDir::link_published`]
+    /// makes.
+    fn links_to_record(&self, name: &str) -> bool {
+        nix::fcntl::readlinkat(self.raw(), name)
+            .is_ok_and(|t| t.as_bytes() == record_link(name).as_bytes())
+    }
+
+    /// Makes `RUN/NAME` a symbolic link to `records/NAME` (doc/protocol.md
+    /// §1.5), so that whoever reads the old path reads the published file;
+    /// a daemon calls it once, at start-up. A link that is right already is
+    /// left alone (no event in the run directory). A regular file (from an
+    /// older daemon) is replaced atomically by the link, its content first
+    /// published when `records/NAME` does not exist yet. Anything else
+    /// there (another link, a directory, a FIFO…) is moved aside
+    /// ([`RunDir::move_aside`]) and returned, so that the caller can log
+    /// it. Without a [`RECORDS`] directory nothing is done.
+    pub fn link_published(&self, name: &str, mode: u32) -> Result<Option<Planted>, RunDirError> {
+        let Some(records) = self.records() else {
+            return Ok(None);
+        };
+        let target = record_link(name);
+        let mut planted = None;
+        match self.stat(name)? {
+            None => {}
+            Some(st) if Replaced::of(st.st_mode) == Replaced::Symlink => {
+                if self.links_to_record(name) {
+                    return Ok(None);
+                }
+                planted = self.move_aside(name)?;
+            }
+            Some(st) if Replaced::of(st.st_mode) == Replaced::File => {
+                let text = match records.stat(name)? {
+                    None => self.read_to_string(name)?,
+                    Some(_) => None,
+                };
+                if let Some(text) = text {
+                    self.publish(name, text.as_bytes(), mode)?;
+                }
+            }
+            Some(_) => planted = self.move_aside(name)?,
+        }
+        // Made under a temporary name and renamed: a reader of the old
+        // path never finds it missing.
+        let tmp = format!(".{name}.link");
+        let staging = self.staging();
+        let dir = staging.as_ref().map_or(self.raw(), |d| Some(d.as_raw_fd()));
+        let path = || match &staging {
+            Some(_) => self.join(STAGING).join(&tmp),
+            None => self.join(&tmp),
+        };
+        match nix::unistd::unlinkat(dir, tmp.as_str(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(io_err("remove", path(), e)),
+        }
+        nix::unistd::symlinkat(target.as_str(), dir, tmp.as_str())
+            .map_err(|e| io_err("create", path(), e))?;
+        let rename = || nix::fcntl::renameat(dir, tmp.as_str(), self.raw(), name);
+        match rename() {
+            Ok(()) => Ok(planted),
+            Err(Errno::EISDIR | Errno::ENOTEMPTY | Errno::EEXIST) => {
+                planted = self.move_aside(name)?.or(planted);
+                rename().map_err(|e| io_err("rename", path(), e))?;
+                Ok(planted)
+            }
+            Err(e) => {
+                let _ = nix::unistd::unlinkat(dir, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+                Err(io_err("rename", path(), e))
+            }
         }
     }
 
@@ -651,6 +845,12 @@ fn give_mode(fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
     }
     let keep = have & libc::S_ISGID;
     nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(want | keep))
+}
+
+/// The target of the link `RUN/NAME`: `records/NAME`, relative, so that it
+/// holds wherever the run directory is (also seen from a container).
+fn record_link(name: &str) -> String {
+    format!("{RECORDS}/{name}")
 }
 
 /// Returns true if and only if `name` (an inotify event name) is `wanted`.
@@ -814,6 +1014,106 @@ mod tests {
         assert_eq!(std::fs::read(run.join("outcome")).unwrap(), b"one\n");
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
         assert!(!run.join(STAGING).join(".outcome.tmp").exists());
+    }
+
+    /// A record published in `records/` is read there, never through the
+    /// link at the old path; a regular file at the old path (an older
+    /// daemon's) is read when `records/` has none.
+    #[test]
+    fn published_records_are_read_in_records_and_else_at_the_old_path() {
+        let (_t, run) = dir();
+        assert_eq!(run.read_published(OUTCOME).unwrap(), None);
+        std::fs::write(run.join(OUTCOME), b"old\n").unwrap();
+        assert_eq!(
+            run.read_published(OUTCOME).unwrap().as_deref(),
+            Some("old\n")
+        );
+        run.prepare_records().unwrap();
+        // The older daemon's file moves to records/, the link replaces it.
+        assert_eq!(run.link_published(OUTCOME, 0o644).unwrap(), None);
+        assert!(std::fs::symlink_metadata(run.join(OUTCOME))
+            .unwrap()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read(run.join("records/outcome")).unwrap(),
+            b"old\n"
+        );
+        run.publish(OUTCOME, b"new\n", 0o644).unwrap();
+        assert_eq!(
+            run.read_published(OUTCOME).unwrap().as_deref(),
+            Some("new\n")
+        );
+        assert_eq!(std::fs::read(run.join(OUTCOME)).unwrap(), b"new\n");
+        // Not through the link: without records/outcome, nothing.
+        std::fs::remove_file(run.join("records/outcome")).unwrap();
+        assert_eq!(run.read_published(OUTCOME).unwrap(), None);
+        assert_eq!(run.read_to_string(OUTCOME).unwrap(), None);
+    }
+
+    /// What a watcher of RUN sees of a publication: nothing; a right link
+    /// is left alone; another link is moved aside, its target untouched.
+    #[test]
+    fn publishing_is_invisible_in_run_and_links_are_made_once() {
+        use inotify::{Inotify, WatchMask};
+        let (t, run) = dir();
+        run.prepare_staging().unwrap();
+        run.prepare_records().unwrap();
+        run.link_published("x.status", 0o644).unwrap();
+        let mut inotify = Inotify::init().unwrap();
+        inotify
+            .watches()
+            .add(
+                run.path(),
+                WatchMask::ALL_EVENTS - WatchMask::OPEN - WatchMask::CLOSE_NOWRITE,
+            )
+            .unwrap();
+        run.publish("x.status", b"n=1\n", 0o644).unwrap();
+        run.publish("x.status", b"n=2\n", 0o644).unwrap();
+        assert_eq!(run.link_published("x.status", 0o644).unwrap(), None);
+        let mut buf = [0u8; 4096];
+        let events: Vec<String> = match inotify.read_events(&mut buf) {
+            Ok(events) => events
+                .map(|e| format!("{:?} {:?}", e.mask, e.name))
+                .collect(),
+            Err(e) => {
+                assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+                Vec::new()
+            }
+        };
+        assert_eq!(events, Vec::<String>::new());
+        assert_eq!(std::fs::read(run.join("x.status")).unwrap(), b"n=2\n");
+        // A link elsewhere is moved aside, never followed.
+        let target = t.path().join("target");
+        std::fs::write(&target, b"keep").unwrap();
+        std::fs::remove_file(run.join("x.status")).unwrap();
+        std::os::unix::fs::symlink(&target, run.join("x.status")).unwrap();
+        let planted = run.link_published("x.status", 0o644).unwrap().unwrap();
+        assert_eq!(planted.kind, Replaced::Symlink);
+        assert_eq!(std::fs::read(run.join("x.status")).unwrap(), b"n=2\n");
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        // Unpublished: the file and our link go, nothing else.
+        assert!(run.unpublish("x.status").unwrap());
+        assert!(std::fs::symlink_metadata(run.join("x.status")).is_err());
+        assert!(run.stat(&planted.moved_to).unwrap().is_some());
+    }
+
+    #[test]
+    fn without_records_a_daemon_publishes_in_run_as_before() {
+        let (_t, run) = dir();
+        std::fs::write(run.join(RECORDS), b"not a directory").unwrap();
+        // Publishing neither moves it nor fails: the file goes to RUN, and
+        // no link is made.
+        run.publish("y.status", b"n=1\n", 0o644).unwrap();
+        assert_eq!(run.link_published("y.status", 0o644).unwrap(), None);
+        assert!(std::fs::metadata(run.join("y.status")).unwrap().is_file());
+        assert_eq!(
+            run.read_published("y.status").unwrap().as_deref(),
+            Some("n=1\n")
+        );
+        // lsusd moves it aside at start.
+        let planted = run.prepare_records().unwrap().unwrap();
+        assert_eq!(planted.kind, Replaced::File);
+        assert!(run.join(RECORDS).is_dir());
     }
 
     #[test]

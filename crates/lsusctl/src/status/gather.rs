@@ -12,7 +12,7 @@ use lsus_proto::status::{LSUSED_STATUS, WAKEALARMD_STATUS};
 use super::{Helper, IdleReport, Report};
 use crate::error::Error;
 use crate::procinfo::{self, Holder};
-use crate::rundir::{self, read_text};
+use crate::rundir;
 
 /// Gathers the report for the run directory `dir`.
 pub fn gather(dir: &Path, last: usize) -> Result<Report, Error> {
@@ -84,7 +84,8 @@ fn helper<S: std::str::FromStr>(
     let Some(pid) = procinfo::daemon_pid(run, daemon)? else {
         return Ok(Helper::NotRunning);
     };
-    let status = read_text(run, file)?.and_then(|t| t.parse().ok());
+    // RUN/records/NAME (RUN/NAME from an older daemon).
+    let status = run.read_published(file)?.and_then(|t| t.parse().ok());
     Ok(Helper::Running { pid, status })
 }
 

@@ -36,8 +36,18 @@ check "the group suspend exists and lsused is in it" sh -c 'id -nG lsused | grep
 check "$RUN is 2770 root:suspend ($(stat -c '%a %U:%G' $RUN))" [ "$(stat -c '%a %U:%G' $RUN)" = "2770 root:suspend" ]
 check "$RUN/.staging is 2770 root:suspend ($(stat -c '%a %U:%G' $RUN/.staging 2>&1))" \
     [ "$(stat -c '%a %U:%G' $RUN/.staging)" = "2770 root:suspend" ]
+check "$RUN/records is 2770 root:suspend ($(stat -c '%a %U:%G' $RUN/records 2>&1))" \
+    [ "$(stat -c '%a %U:%G' $RUN/records)" = "2770 root:suspend" ]
 for f in lsusd.pid lsused.pid wakealarmd.pid lsus-logind.pid lsused.status wakealarmd.status lsus-logind.status disabled watching; do
     check "$RUN/$f exists" [ -f "$RUN/$f" ]
+done
+# The records are published in RUN/records; the old paths are links to them
+# (doc/protocol.md §1.16), made by each daemon under its own unit.
+for f in outcome lsused.status wakealarmd.status lsus-logind.status; do
+    check "$RUN/$f is a link to records/$f ($(readlink $RUN/$f 2>&1))" [ "$(readlink $RUN/$f)" = "records/$f" ]
+done
+for f in lsused.status wakealarmd.status lsus-logind.status; do
+    check "$RUN/records/$f is a regular file" sh -c "[ -f $RUN/records/$f ] && [ ! -L $RUN/records/$f ]"
 done
 for s in registration wakealarm; do
     check "$RUN/$s is a socket, 660 of group suspend ($(stat -c '%a %G' $RUN/$s 2>&1))" \

@@ -57,8 +57,8 @@ check "lsus-idle has the supplementary group input ($(grep '^Groups:' /proc/$pid
 check "lsus-idle has no capability" grep -q '^CapEff:[[:space:]]*0*$' /proc/$pid/status
 check "lsus-idle watches the keyboard through its group (journal)" \
     wait_for 10 journal_has lsus-idle info "watching $KBD \(AT Translated Set 2 keyboard\)"
-check "RUN/lsus-idle.status is lsus-idle's, 640 of group suspend ($(stat -c '%a %U:%G' $RUN/lsus-idle.status 2>&1))" \
-    wait_for 5 sh -c "[ \"\$(stat -c '%a %U:%G' $RUN/lsus-idle.status)\" = '640 lsus-idle:suspend' ]"
+check "RUN/records/lsus-idle.status is lsus-idle's, 640 of group suspend ($(stat -c '%a %U:%G' $RUN/records/lsus-idle.status 2>&1))" \
+    wait_for 5 sh -c "[ \"\$(stat -c '%a %U:%G' $RUN/records/lsus-idle.status)\" = '640 lsus-idle:suspend' ]"
 
 mark "key asked"
 echo "LSUS-SENDKEY a"
