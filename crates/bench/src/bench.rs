@@ -21,6 +21,8 @@ pub struct Config {
     pub opts: Options,
     /// A few-second run (CI) instead of the full one.
     pub quick: bool,
+    /// The lsusd to compare the 1000-watcher case with (`--baseline-lsusd`).
+    pub baseline_lsusd: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -52,6 +54,18 @@ pub fn spawn_watchers(
     mode: WatcherMode,
     deadline: Duration,
 ) -> Result<Vec<u32>> {
+    spawn_watchers_with(env, n, mode, deadline, None)
+}
+
+/// As [`spawn_watchers`]; with `counts`, watcher I counts its wake-ups
+/// and cycles in slot I of that file ([`crate::clients::Counts`]).
+fn spawn_watchers_with(
+    env: &mut Env,
+    n: usize,
+    mode: WatcherMode,
+    deadline: Duration,
+    counts: Option<&std::path::Path>,
+) -> Result<Vec<u32>> {
     let mut pipe = ReadyPipe::new()?;
     let mode = match mode {
         WatcherMode::Normal => "normal",
@@ -59,8 +73,15 @@ pub fn spawn_watchers(
         WatcherMode::Stall => "stall",
     };
     let mut pids = Vec::with_capacity(n);
-    for _ in 0..n {
+    for slot in 0..n {
         let mut args = vec!["watcher-proc".to_string(), "--mode".into(), mode.into()];
+        if let Some(path) = counts {
+            args.extend([
+                "--counts".into(),
+                path.display().to_string(),
+                slot.to_string(),
+            ]);
+        }
         args.extend(Config::run_arg(env));
         pids.push(env.spawn_client(&args, pipe.stdout()?)?.0);
     }
@@ -127,17 +148,316 @@ fn verdict(ok: bool) -> Verdict {
     }
 }
 
-/// lsusd with 0, 1, 10, 100 and 1000 watcher processes.
+/// One case of the lsusd bench: the number of watcher processes, and the
+/// targets its rows carry (doc: crates/bench/README.md).
+struct Case {
+    watchers: usize,
+    /// Request → state written, p50.
+    state_p50: Option<Duration>,
+    /// Request → cycle complete, p50.
+    complete_p50: Option<Duration>,
+    /// Wake-ups per watcher per cycle (issue #18).
+    wakeups: Option<f64>,
+    /// Compared with `--baseline-lsusd` (issue #18: request → cycle
+    /// complete p50 at least this fraction below the baseline's).
+    baseline_below: Option<f64>,
+}
+
+/// The lsusd cases, in the order they run.
+const CASES: [Case; 5] = [
+    Case {
+        watchers: 0,
+        state_p50: Some(Duration::from_micros(200)),
+        complete_p50: None,
+        wakeups: None,
+        baseline_below: None,
+    },
+    Case {
+        watchers: 1,
+        state_p50: None,
+        complete_p50: None,
+        wakeups: None,
+        baseline_below: None,
+    },
+    Case {
+        watchers: 10,
+        state_p50: None,
+        complete_p50: None,
+        wakeups: None,
+        baseline_below: None,
+    },
+    Case {
+        watchers: 100,
+        state_p50: None,
+        complete_p50: None,
+        wakeups: None,
+        baseline_below: None,
+    },
+    Case {
+        watchers: 1000,
+        state_p50: None,
+        complete_p50: Some(Duration::from_millis(50)),
+        wakeups: Some(2.2),
+        baseline_below: Some(0.30),
+    },
+];
+
+/// What one run of a case measured.
+struct Measured {
+    state: Samples,
+    complete: Samples,
+    /// lsusd's CPU per cycle, as text and values.
+    cpu: (String, Vec<(&'static str, f64)>),
+    /// Wake-ups per watcher per cycle (returns from the watchers' blocking
+    /// inotify reads), over all watchers; `None` without watchers.
+    wakeups: Option<f64>,
+}
+
+/// Reads the watchers' counts: the sums of their wake-ups and of their
+/// cycles, and the fewest cycles any one has seen.
+fn read_counts(path: &std::path::Path, n: usize) -> Result<(u64, u64, u64)> {
+    let bytes = std::fs::read(path).ctx(|| format!("cannot read {}", path.display()))?;
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+        u64::from_ne_bytes(w)
+    };
+    let (mut wakeups, mut cycles, mut fewest) = (0, 0, u64::MAX);
+    for slot in 0..n {
+        wakeups += word(slot * 2);
+        cycles += word(slot * 2 + 1);
+        fewest = fewest.min(word(slot * 2 + 1));
+    }
+    Ok((wakeups, cycles, fewest))
+}
+
+/// Waits until every one of the `n` watchers has seen `cycles` cycles to
+/// the end (they may run a little behind lsusd's removal of `request`),
+/// then returns the sum of their wake-ups.
+fn wakeups_after(env: &mut Env, path: &std::path::Path, n: usize, cycles: u64) -> Result<u64> {
+    let end = Instant::now() + CYCLE_DEADLINE;
+    loop {
+        let (wakeups, _, fewest) = read_counts(path, n)?;
+        if fewest >= cycles {
+            return Ok(wakeups);
+        }
+        if Instant::now() >= end {
+            return plumbing(format!(
+                "timed out after {CYCLE_DEADLINE:?}: a watcher saw only {fewest} of {cycles} cycles end\n{}",
+                env.diagnose()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Runs `n_cycles` measured cycles (after 3 to warm up) with `n` watchers
+/// and `lsusd` (the one of the binary directory when `None`).
+fn run_case(
+    cfg: &Config,
+    n: usize,
+    n_cycles: usize,
+    lsusd: Option<&std::path::Path>,
+) -> Result<(Measured, Option<(Sample, Sample)>)> {
+    const WARM_UP: usize = 3;
+    let mut env = Env::new(&cfg.opts)?;
+    env.start_lsusd_from(lsusd)?;
+    let counts = env.scratch("watcher-counts");
+    std::fs::write(&counts, vec![0u8; n * 16])
+        .ctx(|| format!("cannot create {}", counts.display()))?;
+    let deadline = Duration::from_secs(10 + n as u64 / 50);
+    let pids = spawn_watchers_with(&mut env, n, WatcherMode::Normal, deadline, Some(&counts))?;
+    cycles(&mut env, WARM_UP)?;
+    let w_before = wakeups_after(&mut env, &counts, n, WARM_UP as u64)?;
+    let before = env.sample("lsusd")?;
+    let one_before = pids.first().map(|&p| procstat::sample(p)).transpose()?;
+    let (state, complete) = cycles(&mut env, n_cycles)?;
+    let after = env.sample("lsusd")?;
+    let one_after = pids.first().map(|&p| procstat::sample(p)).transpose()?;
+    let w_after = wakeups_after(&mut env, &counts, n, (WARM_UP + n_cycles) as u64)?;
+    env.stop();
+    let wakeups = (n > 0).then(|| (w_after - w_before) as f64 / (n * n_cycles) as f64);
+    let measured = Measured {
+        state,
+        complete,
+        cpu: cpu_per_cycle(&before, &after, n_cycles),
+        wakeups,
+    };
+    Ok((measured, one_before.zip(one_after)))
+}
+
+/// A row of p50 / p90 / p99, with its target on the p50 when there is one.
+fn triple_row(rep: &mut Report, case: &str, measure: &str, s: &Samples, target: Option<Duration>) {
+    let (text, v) = match target {
+        Some(t) => (
+            format!("p50 < {}", target_text(t)),
+            verdict(s.pct(50.0) < t),
+        ),
+        None => (String::new(), Verdict::Info),
+    };
+    rep.row(
+        "lsusd",
+        case,
+        format!("{measure}, p50 / p90 / p99"),
+        triple(s),
+        text,
+        v,
+        vec![
+            ("p50_ms", s.pct(50.0).as_secs_f64() * 1e3),
+            ("p90_ms", s.pct(90.0).as_secs_f64() * 1e3),
+            ("p99_ms", s.pct(99.0).as_secs_f64() * 1e3),
+            ("cycles", s.len() as f64),
+        ],
+    );
+}
+
+/// "0.2 ms", "50 ms".
+fn target_text(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 1.0 {
+        format!("{ms} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+/// The rows of one case.
+fn case_rows(
+    rep: &mut Report,
+    case: &Case,
+    m: &Measured,
+    one: Option<&(Sample, Sample)>,
+    n_cycles: usize,
+) {
+    let name = format!("{} watchers", case.watchers);
+    triple_row(
+        rep,
+        &name,
+        "request → state written",
+        &m.state,
+        case.state_p50,
+    );
+    triple_row(
+        rep,
+        &name,
+        "request → cycle complete",
+        &m.complete,
+        case.complete_p50,
+    );
+    let (mut text, mut values) = m.cpu.clone();
+    if let Some((b, a)) = one {
+        let d = a.since(b);
+        let per = d.switches as f64 / n_cycles as f64;
+        text.push_str(&format!(
+            "; one watcher: {} µs, {per:.1} context switches",
+            us(d.cpu / n_cycles as u32)
+        ));
+        values.push(("watcher_switches_per_cycle", per));
+        values.push((
+            "watcher_cpu_us_per_cycle",
+            d.cpu.as_secs_f64() * 1e6 / n_cycles as f64,
+        ));
+    }
+    rep.row(
+        "lsusd",
+        &name,
+        "lsusd CPU per cycle",
+        text,
+        "",
+        Verdict::Info,
+        values,
+    );
+    if let Some(w) = m.wakeups {
+        let (target, v) = match case.wakeups {
+            Some(t) => (format!("≤ {t}"), verdict(w <= t)),
+            None => (String::new(), Verdict::Info),
+        };
+        rep.row(
+            "lsusd",
+            &name,
+            "wake-ups per watcher per cycle (returns from its blocking inotify read)",
+            format!("{w:.2}"),
+            target,
+            v,
+            vec![("wakeups_per_watcher_per_cycle", w)],
+        );
+    }
+}
+
+/// The row comparing a case's cycle complete p50 with the baseline lsusd
+/// (`--baseline-lsusd`), measured in the same run.
+fn baseline_row(
+    cfg: &Config,
+    rep: &mut Report,
+    case: &Case,
+    m: &Measured,
+    n_cycles: usize,
+) -> Result<()> {
+    let Some(below) = case.baseline_below else {
+        return Ok(());
+    };
+    let name = format!("{} watchers", case.watchers);
+    let measure = "request → cycle complete p50 vs baseline lsusd (same run)";
+    let target = format!("≥ {:.0} % below", below * 100.0);
+    let Some(bin) = &cfg.baseline_lsusd else {
+        rep.row(
+            "lsusd",
+            name,
+            measure,
+            "needs --baseline-lsusd PATH (an lsusd built from commit b255591)",
+            target,
+            Verdict::NotAsked,
+            vec![],
+        );
+        return Ok(());
+    };
+    progress(format!(
+        "lsusd, {name}: {n_cycles} cycles with the baseline {}",
+        bin.display()
+    ));
+    let (base, _) = run_case(cfg, case.watchers, n_cycles, Some(bin))?;
+    let (ours, theirs) = (m.complete.pct(50.0), base.complete.pct(50.0));
+    let gain = 1.0 - ours.as_secs_f64() / theirs.as_secs_f64().max(1e-9);
+    rep.row(
+        "lsusd",
+        name,
+        measure,
+        format!(
+            "{} ms vs {} ms: {:.0} % below{}",
+            ms(ours),
+            ms(theirs),
+            gain * 100.0,
+            base.wakeups
+                .map(|w| format!(" (baseline: {w:.2} wake-ups per watcher per cycle)"))
+                .unwrap_or_default()
+        ),
+        target,
+        verdict(gain >= below),
+        vec![
+            ("p50_ms", ours.as_secs_f64() * 1e3),
+            ("baseline_p50_ms", theirs.as_secs_f64() * 1e3),
+            ("below_fraction", gain),
+            (
+                "baseline_wakeups_per_watcher_per_cycle",
+                base.wakeups.unwrap_or(f64::NAN),
+            ),
+        ],
+    );
+    Ok(())
+}
+
+/// lsusd with 0, 1, 10, 100 and 1000 watcher processes ([`CASES`]).
 pub fn lsusd(cfg: &Config, rep: &mut Report) -> Result<()> {
     let n_cycles = cfg.pick(15, 60);
     let mut complete_p50 = Vec::new();
-    for n in [0usize, 1, 10, 100, 1000] {
-        let case = format!("{n} watchers");
+    for case in &CASES {
+        let n = case.watchers;
+        let name = format!("{n} watchers");
         if let Err(why) = limits::inotify_instances(n + 4) {
-            progress(format!("lsusd, {case}: skipped: {why}"));
+            progress(format!("lsusd, {name}: skipped: {why}"));
             rep.row(
                 "lsusd",
-                case,
+                name,
                 "request → cycle complete",
                 why,
                 "",
@@ -146,131 +466,59 @@ pub fn lsusd(cfg: &Config, rep: &mut Report) -> Result<()> {
             );
             continue;
         }
-        progress(format!("lsusd, {case}: {n_cycles} cycles"));
-        let mut env = Env::new(&cfg.opts)?;
-        env.start_lsusd()?;
-        let pids = spawn_watchers(
-            &mut env,
-            n,
-            WatcherMode::Normal,
-            Duration::from_secs(10 + n as u64 / 50),
-        )?;
-        cycles(&mut env, 3)?;
-        let before = env.sample("lsusd")?;
-        let w_before = pids.first().map(|&p| procstat::sample(p)).transpose()?;
-        let (state, complete) = cycles(&mut env, n_cycles)?;
-        let after = env.sample("lsusd")?;
-        let w_after = pids.first().map(|&p| procstat::sample(p)).transpose()?;
-        env.stop();
-        let (target, v) = if n == 0 {
-            (
-                "p50 < 0.2 ms",
-                verdict(state.pct(50.0) < Duration::from_micros(200)),
-            )
-        } else {
-            ("", Verdict::Info)
-        };
-        rep.row(
-            "lsusd",
-            &case,
-            "request → state written, p50 / p90 / p99",
-            triple(&state),
-            target,
-            v,
-            vec![
-                ("p50_ms", state.pct(50.0).as_secs_f64() * 1e3),
-                ("p90_ms", state.pct(90.0).as_secs_f64() * 1e3),
-                ("p99_ms", state.pct(99.0).as_secs_f64() * 1e3),
-                ("cycles", state.len() as f64),
-            ],
-        );
-        let (target, v) = if n == 1000 {
-            (
-                "p50 < 50 ms",
-                verdict(complete.pct(50.0) < Duration::from_millis(50)),
-            )
-        } else {
-            ("", Verdict::Info)
-        };
-        rep.row(
-            "lsusd",
-            &case,
-            "request → cycle complete, p50 / p90 / p99",
-            triple(&complete),
-            target,
-            v,
-            vec![
-                ("p50_ms", complete.pct(50.0).as_secs_f64() * 1e3),
-                ("p90_ms", complete.pct(90.0).as_secs_f64() * 1e3),
-                ("p99_ms", complete.pct(99.0).as_secs_f64() * 1e3),
-                ("cycles", complete.len() as f64),
-            ],
-        );
-        let (mut text, mut values) = cpu_per_cycle(&before, &after, n_cycles);
-        if let (Some(b), Some(a)) = (w_before, w_after) {
-            let d = a.since(&b);
-            let per = d.switches as f64 / n_cycles as f64;
-            text.push_str(&format!(
-                "; one watcher: {} µs, {per:.1} wake-ups",
-                us(d.cpu / n_cycles as u32)
-            ));
-            values.push(("watcher_switches_per_cycle", per));
-            values.push((
-                "watcher_cpu_us_per_cycle",
-                d.cpu.as_secs_f64() * 1e6 / n_cycles as f64,
-            ));
-        }
-        rep.row(
-            "lsusd",
-            &case,
-            "lsusd CPU per cycle",
-            text,
-            "",
-            Verdict::Info,
-            values,
-        );
-        complete_p50.push((n, complete.pct(50.0)));
+        progress(format!("lsusd, {name}: {n_cycles} cycles"));
+        let (m, one) = run_case(cfg, n, n_cycles, None)?;
+        case_rows(rep, case, &m, one.as_ref(), n_cycles);
+        baseline_row(cfg, rep, case, &m, n_cycles)?;
+        complete_p50.push((n, m.complete.pct(50.0)));
         if n == 0 {
             blocked_answer(cfg, rep)?;
-            reasons(cfg, rep, state.pct(50.0), complete.pct(50.0))?;
+            reasons(cfg, rep, m.state.pct(50.0), m.complete.pct(50.0))?;
         }
     }
+    growth_rows(rep, &complete_p50)
+}
+
+/// How cycle complete grows from 100 to 1000 watchers, and the kernel's
+/// own share of it.
+fn growth_rows(rep: &mut Report, complete_p50: &[(usize, Duration)]) -> Result<()> {
     let p = |n| complete_p50.iter().find(|(k, _)| *k == n).map(|&(_, d)| d);
-    if let (Some(p100), Some(p1000)) = (p(100), p(1000)) {
-        let ratio = p1000.as_secs_f64() / p100.as_secs_f64().max(1e-9);
-        rep.row(
-            "lsusd",
-            "100 → 1000 watchers",
-            "growth of cycle complete p50",
-            format!("×{ratio:.1} for ×10 watchers"),
-            "≤ ×10 (linear)",
-            verdict(ratio <= 10.0),
-            vec![("ratio", ratio)],
-        );
-        // Where the growth comes from: the kernel's own cost of the lock
-        // moves doc/protocol.md §2 asks of every watcher, without lsusd.
-        let (f100, f1000) = (flock_moves(100)?, flock_moves(1000)?);
-        let per = |d: Duration, n: u32| d.as_secs_f64() * 1e6 / f64::from(n);
-        rep.row(
-            "lsusd",
-            "100 → 1000 watchers",
-            "kernel alone: n lock moves on one file (flock LOCK_SH watching-next, LOCK_UN watching)",
-            format!(
-                "{:.2} → {:.2} ms, {:.2} → {:.2} µs per watcher (×{:.0})",
-                f100.as_secs_f64() * 1e3,
-                f1000.as_secs_f64() * 1e3,
-                per(f100, 100),
-                per(f1000, 1000),
-                f1000.as_secs_f64() / f100.as_secs_f64().max(1e-9)
-            ),
-            "",
-            Verdict::Info,
-            vec![
-                ("flock_100_ms", f100.as_secs_f64() * 1e3),
-                ("flock_1000_ms", f1000.as_secs_f64() * 1e3),
-            ],
-        );
-    }
+    let (Some(p100), Some(p1000)) = (p(100), p(1000)) else {
+        return Ok(());
+    };
+    let ratio = p1000.as_secs_f64() / p100.as_secs_f64().max(1e-9);
+    rep.row(
+        "lsusd",
+        "100 → 1000 watchers",
+        "growth of cycle complete p50",
+        format!("×{ratio:.1} for ×10 watchers"),
+        "≤ ×10 (linear)",
+        verdict(ratio <= 10.0),
+        vec![("ratio", ratio)],
+    );
+    // Where the growth comes from: the kernel's own cost of the lock
+    // moves doc/protocol.md §2 asks of every watcher, without lsusd.
+    let (f100, f1000) = (flock_moves(100)?, flock_moves(1000)?);
+    let per = |d: Duration, n: u32| d.as_secs_f64() * 1e6 / f64::from(n);
+    rep.row(
+        "lsusd",
+        "100 → 1000 watchers",
+        "kernel alone: n lock moves on one file (flock LOCK_SH watching-next, LOCK_UN watching)",
+        format!(
+            "{:.2} → {:.2} ms, {:.2} → {:.2} µs per watcher (×{:.0})",
+            f100.as_secs_f64() * 1e3,
+            f1000.as_secs_f64() * 1e3,
+            per(f100, 100),
+            per(f1000, 1000),
+            f1000.as_secs_f64() / f100.as_secs_f64().max(1e-9)
+        ),
+        "",
+        Verdict::Info,
+        vec![
+            ("flock_100_ms", f100.as_secs_f64() * 1e3),
+            ("flock_1000_ms", f1000.as_secs_f64() * 1e3),
+        ],
+    );
     Ok(())
 }
 

@@ -136,10 +136,48 @@ fn size(file: &File) -> Result<u64> {
     Ok(file.metadata().ctx(|| "fstat".into())?.len())
 }
 
+/// Where a watcher counts for the harness: its slot (two `u64`s, native
+/// byte order: wake-ups, then cycles seen to the end) in a file the
+/// harness reads. One `pwrite` per wake-up, no context switch.
+pub struct Counts {
+    file: File,
+    slot: u64,
+    wakeups: u64,
+    cycles: u64,
+}
+
+impl Counts {
+    /// Opens the harness's file for slot `slot`.
+    pub fn open(path: &Path, slot: u64) -> Result<Counts> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .ctx(|| format!("cannot open {}", path.display()))?;
+        Ok(Counts {
+            file,
+            slot,
+            wakeups: 0,
+            cycles: 0,
+        })
+    }
+
+    fn store(&self) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.wakeups.to_ne_bytes());
+        b[8..].copy_from_slice(&self.cycles.to_ne_bytes());
+        self.file
+            .write_all_at(&b, self.slot * 16)
+            .ctx(|| "cannot write the counts".into())
+    }
+}
+
 /// A minimal original watcher: holds `watching` shared; on its byte locks
 /// `watching-next` shared and releases `watching` (ready); on the two
-/// bytes (or the rename) moves on to the new file. Forever.
-pub fn watcher(run: &Path, mode: WatcherMode) -> Result<()> {
+/// bytes (or the rename) moves on to the new file. Forever. With
+/// `counts`, each return from its blocking inotify read (a wake-up) and
+/// each cycle it saw end are counted there.
+pub fn watcher(run: &Path, mode: WatcherMode, mut counts: Option<Counts>) -> Result<()> {
     die_with_parent().ctx(|| "prctl".into())?;
     let watching = run.join(WATCHING);
     let next_path = run.join(WATCHING_NEXT);
@@ -181,10 +219,18 @@ pub fn watcher(run: &Path, mode: WatcherMode) -> Result<()> {
                     }
                     // Resumed: the file we hold for the next cycle is current.
                     cur = n;
+                    if let Some(c) = &mut counts {
+                        c.cycles += 1;
+                        c.store()?;
+                    }
                 }
             }
         }
         ino.wait()?;
+        if let Some(c) = &mut counts {
+            c.wakeups += 1;
+            c.store()?;
+        }
     }
 }
 

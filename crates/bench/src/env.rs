@@ -328,8 +328,17 @@ impl Env {
         self.run.join(name)
     }
 
+    /// Returns the path of `name` in the harness's own temporary directory.
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
     fn spawn_daemon(&mut self, name: &'static str, args: &[&str]) -> Result<()> {
         let bin = self.bin_dir.join(name);
+        self.spawn_daemon_from(name, bin, args)
+    }
+
+    fn spawn_daemon_from(&mut self, name: &'static str, bin: PathBuf, args: &[&str]) -> Result<()> {
         if !bin.exists() {
             return plumbing(format!(
                 "{} is missing: build the daemons first (cargo build --release --workspace --bins) or give --bin-dir",
@@ -395,9 +404,17 @@ impl Env {
     /// it is ready, and starts watching the run directory for the removal
     /// of `request`.
     pub fn start_lsusd(&mut self) -> Result<()> {
+        self.start_lsusd_from(None)
+    }
+
+    /// As [`Env::start_lsusd`], with the lsusd binary `bin` when given
+    /// (another build to compare with) instead of the one in the binary
+    /// directory.
+    pub fn start_lsusd_from(&mut self, bin: Option<&Path>) -> Result<()> {
         let run = self.run.display().to_string();
         let sys = self.sys.display().to_string();
-        self.spawn_daemon("lsusd", &["--run-dir", &run, "--sysfs", &sys])?;
+        let bin = bin.map_or_else(|| self.bin_dir.join("lsusd"), Path::to_path_buf);
+        self.spawn_daemon_from("lsusd", bin, &["--run-dir", &run, "--sysfs", &sys])?;
         let ino = Inotify::init().ctx(|| "cannot create an inotify instance".into())?;
         ino.watches()
             .add(&self.run, WatchMask::DELETE)

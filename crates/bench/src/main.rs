@@ -25,7 +25,7 @@ use clap::{Parser, Subcommand};
 use crate::bench::Config;
 use crate::clients::{AlarmJob, WatcherMode};
 use crate::env::Options;
-use crate::error::{plumbing, Context, Result};
+use crate::error::{plumbing, Context, Error, Result};
 use crate::report::{Report, Verdict};
 
 /// Exit code: the benchmarks ran (targets may still be missed: read the table).
@@ -68,6 +68,12 @@ struct Cli {
     /// there, so it must not be a real sysfs [default: a temporary one].
     #[arg(long, value_name = "DIR", global = true)]
     sysfs: Option<PathBuf>,
+
+    /// An lsusd to compare with (issue #18's baseline: built from commit
+    /// b255591): the 1000-watcher case runs once more with it, in the same
+    /// run, for the row "request → cycle complete vs baseline".
+    #[arg(long, value_name = "PATH", global = true)]
+    baseline_lsusd: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +112,9 @@ enum Cmd {
     WatcherProc {
         #[arg(long, value_enum, default_value = "normal")]
         mode: WatcherMode,
+        /// The harness's file of counts, and this watcher's slot in it.
+        #[arg(long, value_names = ["FILE", "SLOT"], num_args = 2)]
+        counts: Option<Vec<String>>,
     },
     /// (internal) A process holding a shared lock on disabled.
     #[command(hide = true)]
@@ -164,8 +173,16 @@ enum Ran {
 
 fn try_main(cli: Cli) -> Result<Ran> {
     match &cli.cmd {
-        Cmd::WatcherProc { mode } => {
-            return clients::watcher(&client_run_dir(&cli)?, *mode).map(|()| Ran::Done)
+        Cmd::WatcherProc { mode, counts } => {
+            let counts = match counts.as_deref() {
+                Some([file, slot]) => Some(clients::Counts::open(
+                    std::path::Path::new(file),
+                    slot.parse()
+                        .map_err(|_| Error::Plumbing(format!("bad slot {slot}")))?,
+                )?),
+                _ => None,
+            };
+            return clients::watcher(&client_run_dir(&cli)?, *mode, counts).map(|()| Ran::Done);
         }
         Cmd::HolderProc => return clients::holder(&client_run_dir(&cli)?).map(|()| Ran::Done),
         Cmd::EventProc { readable } => {
@@ -203,6 +220,7 @@ fn try_main(cli: Cli) -> Result<Ran> {
             sysfs: cli.sysfs.clone(),
         },
         quick: cli.quick,
+        baseline_lsusd: cli.baseline_lsusd.clone(),
     };
     limits::raise_nofile();
     let started = Instant::now();

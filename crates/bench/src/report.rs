@@ -16,6 +16,9 @@ pub enum Verdict {
     Info,
     /// The case could not run here (see the result).
     Skipped,
+    /// The case needs an option this run was not given (the result says
+    /// which); unlike [`Verdict::Skipped`], never a failure under CI.
+    NotAsked,
 }
 
 /// One measured figure.
@@ -93,7 +96,7 @@ impl Report {
                 Verdict::Met => "met",
                 Verdict::Missed => "**MISSED**",
                 Verdict::Info => "",
-                Verdict::Skipped => "skipped",
+                Verdict::Skipped | Verdict::NotAsked => "skipped",
             };
             let _ = writeln!(
                 out,
@@ -161,9 +164,9 @@ impl<'a> From<&'a Row> for RowJson<'a> {
             met: match r.verdict {
                 Verdict::Met => Some(true),
                 Verdict::Missed => Some(false),
-                Verdict::Info | Verdict::Skipped => None,
+                Verdict::Info | Verdict::Skipped | Verdict::NotAsked => None,
             },
-            skipped: r.verdict == Verdict::Skipped,
+            skipped: matches!(r.verdict, Verdict::Skipped | Verdict::NotAsked),
             values: &r.values,
         }
     }
