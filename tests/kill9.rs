@@ -30,7 +30,7 @@
 //! | watchers ready | the count was served through the FIFO, the watcher is ready: lsusd waits in the open of `wakeup_count` to write the count back, holding `disabled` exclusively |
 //! | state write | `power/state` is a FIFO: lsusd waits in its open |
 //! | resume | the state was read from the FIFO; `power/pm_wakeup_irq` is a FIFO: lsusd waits in its open (reading the wake reasons after resume) |
-//! | end-of-attempt writes | the kill follows inotify's `IN_MOVED_TO` of `outcome`: lsusd is then writing the history, replacing `watching`, or removing `request` |
+//! | end-of-attempt writes | the kill follows inotify's `IN_MOVED_TO` of `outcome` in `RUN/records`: lsusd is then writing the history, replacing `watching`, or removing `request` |
 //!
 //! lsusd's main thread waiting in the open of a FIFO shows as
 //! `wait_for_partner` in `/proc/PID/wchan`. Steps lsusd passes without
@@ -414,10 +414,11 @@ fn round(step: Step, victim: &str) -> Option<Duration> {
         clients.watch.hold.store(true, Ordering::SeqCst);
     }
     let seq0 = env.outcome_seq();
+    // The outcome record is renamed into RUN/records (doc/protocol.md §1.5).
     let mut ino_events = inotify::Inotify::init().unwrap();
     ino_events
         .watches()
-        .add(&env.run, inotify::WatchMask::MOVED_TO)
+        .add(env.path("records"), inotify::WatchMask::MOVED_TO)
         .unwrap();
     let mut req = Command::new(bin("request-suspend"))
         .arg("--run-dir")

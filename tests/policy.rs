@@ -347,6 +347,12 @@ fn force_is_refused_to_a_member_of_suspend_alone_by_the_kernel() {
     const FORCE: u32 = 64243;
     let mut env = Env::new();
     std::fs::set_permissions(env.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The run directory as tmpfiles.d makes it, before lsusd starts: what
+    // lsusd makes in it (records/, where the member reads the outcome)
+    // gets its group.
+    std::fs::create_dir(&env.run).unwrap();
+    nix::unistd::chown(&env.run, None, Some(SUSPEND.into())).unwrap();
+    std::fs::set_permissions(&env.run, std::fs::Permissions::from_mode(0o2770)).unwrap();
     env.start_lsusd(&[
         "--dry-run",
         "--dry-run-sleep",
@@ -354,8 +360,6 @@ fn force_is_refused_to_a_member_of_suspend_alone_by_the_kernel() {
         "--force-group",
         "64243",
     ]);
-    nix::unistd::chown(&env.run, None, Some(SUSPEND.into())).unwrap();
-    std::fs::set_permissions(&env.run, std::fs::Permissions::from_mode(0o2770)).unwrap();
     let meta = std::fs::metadata(env.run.join("force")).unwrap();
     use std::os::unix::fs::MetadataExt;
     assert_eq!(

@@ -185,6 +185,7 @@ fn under_the_units_restrictions_every_file_is_written_and_nothing_warns() {
     // the permission bits lsusd asks for.
     assert_eq!(mode(&env.path("log")), 0o2750, "{}", env.dump());
     assert_eq!(mode(&env.path(".staging")), 0o2770, "{}", env.dump());
+    assert_eq!(mode(&env.path("records")), 0o2770, "{}", env.dump());
     for name in ["disabled", "watching", "outcome", "log/history"] {
         assert!(env.path(name).is_file(), "{name} missing\n{}", env.dump());
     }

@@ -40,11 +40,18 @@ const OUTCOME_MODE: u32 = 0o644;
 /// `outcome` file an older lsusd left is published there first). What
 /// else stood at either name is moved aside and logged (§1.12).
 fn publish_outcome_here(run: &RunDir) -> Result<(), LoopError> {
-    if let Some(planted) = run.prepare_records()? {
-        tracing::warn!(
+    match run.prepare_records() {
+        Ok(None) => {}
+        Ok(Some(planted)) => tracing::warn!(
             "{}: found {planted}; created a directory",
             run.join(RECORDS).display()
-        );
+        ),
+        // Not fatal: the records are then written in RUN itself, as
+        // before (and wake its watchers).
+        Err(e) => {
+            tracing::warn!("{e}; the outcome record is written in the run directory itself");
+            return Ok(());
+        }
     }
     if let Some(planted) = run.link_published(OUTCOME, OUTCOME_MODE)? {
         tracing::warn!(

@@ -1362,6 +1362,11 @@ pub fn holder(cfg: &Config, rep: &mut Report) -> Result<()> {
         .watches()
         .add(&env.run, WatchMask::MOVED_TO | WatchMask::DELETE)
         .ctx(|| format!("cannot watch {}", env.run.display()))?;
+    // The outcome record is renamed into RUN/records (doc/protocol.md §1.5).
+    events
+        .watches()
+        .add(env.path("records"), WatchMask::MOVED_TO)
+        .ctx(|| format!("cannot watch {}", env.path("records").display()))?;
     let mut freed = Vec::with_capacity(tries);
     for _ in 0..tries {
         let mut pipe = ReadyPipe::new()?;

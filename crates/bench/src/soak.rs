@@ -340,6 +340,11 @@ pub fn soak(cfg: &Config, args: SoakArgs, rep: &mut Report) -> Result<Vec<String
         .watches()
         .add(&env.run, WatchMask::MOVED_TO | WatchMask::DELETE)
         .ctx(|| format!("cannot watch {}", env.run.display()))?;
+    // The outcome record is renamed into RUN/records (doc/protocol.md §1.5).
+    events
+        .watches()
+        .add(env.path("records"), WatchMask::MOVED_TO)
+        .ctx(|| format!("cannot watch {}", env.path("records").display()))?;
     let start = Instant::now();
     let mut samples: Vec<(u64, Vec<Look>)> = Vec::new();
     for i in 1..=args.cycles {
