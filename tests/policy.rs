@@ -483,7 +483,7 @@ fn a_stale_declaration_never_lets_lsusd_go_over_an_untimed_block() {
     let blocker = flock_holder(&env, "-s", "disabled");
     let pid = blocker.0.id();
     let ino = std::fs::metadata(env.path("disabled")).unwrap().ino();
-    let start = lsus_proto::until::start_time(pid).unwrap();
+    let start = lsus_sys::process::start_time(pid).unwrap();
     let past = std::time::SystemTime::now() - Duration::from_secs(60);
     // Left by an earlier process with the same PID (another start time),
     // or for another `disabled`: both expired long ago.

@@ -200,7 +200,7 @@ impl Drop for TimedBlock {
 
 /// Returns `/proc/self/stat`'s start time of this process.
 fn own_start_time() -> Result<u64> {
-    lsus_proto::until::start_time(std::process::id())
+    lsus_sys::process::start_time(std::process::id())
         .ok_or_else(|| Error::Protocol("cannot read /proc/self/stat".into()))
 }
 

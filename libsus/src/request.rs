@@ -20,7 +20,7 @@ use lsus_proto::rundir::{
 };
 use lsus_sys::dirwatch::DirWatch;
 use lsus_sys::lock::{try_lock, LockKind};
-use lsus_sys::proclocks;
+use lsus_sys::{process, proclocks};
 
 use crate::{open_run_dir, Error, Result};
 
@@ -85,7 +85,7 @@ impl std::fmt::Display for Report {
                     if i > 0 {
                         f.write_str("\n")?;
                     }
-                    match proclocks::command(pid) {
+                    match process::command(pid) {
                         Some(command) => write!(f, "blocked by PID {pid} ({command})")?,
                         None => write!(f, "blocked by PID {pid} (it has exited since)")?,
                     }

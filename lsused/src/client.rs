@@ -50,7 +50,7 @@ fn comm_of(pid: i32) -> String {
     u32::try_from(pid)
         .ok()
         .filter(|&p| p > 0)
-        .and_then(lsus_sys::proclocks::comm)
+        .and_then(lsus_sys::process::comm)
         .unwrap_or_else(|| "?".into())
 }
 

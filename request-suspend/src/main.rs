@@ -15,7 +15,7 @@ use clap::Parser;
 use libsus::{Error, Outcome, Report, RequestOptions};
 use lsus_proto::logind::name_holders;
 use lsus_proto::rundir::RunDir;
-use lsus_sys::proclocks;
+use lsus_sys::process;
 use request_suspend_cli::Cli;
 
 const EXIT_NOT_SUSPENDED: u8 = 1;
@@ -120,7 +120,7 @@ fn forced(cli: &Cli) -> ExitCode {
 fn describe(report: &Report, run_dir: &std::path::Path) -> String {
     if let (Some(Outcome::Blocked { pids }), Ok(run)) = (&report.outcome, RunDir::open(run_dir)) {
         if !pids.is_empty() {
-            let named = |p: u32| match proclocks::command(p) {
+            let named = |p: u32| match process::command(p) {
                 Some(command) => format!("PID {p} ({command})"),
                 None => format!("PID {p} (it has exited since)"),
             };

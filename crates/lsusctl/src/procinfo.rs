@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use lsus_proto::rundir::RunDir;
+use lsus_sys::process;
 use lsus_sys::proclocks::{self, Mode};
 
 use crate::error::Error;
@@ -41,15 +42,15 @@ pub struct Holder {
 impl Holder {
     /// Returns the holder described from `/proc/PID`.
     pub fn describe(pid: u32, exclusive: bool) -> Holder {
-        let uid = lsus_sys::proclocks::uid_of(pid);
+        let uid = process::uid_of(pid);
         let user = uid.and_then(|u| {
             nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(u))
                 .ok()
                 .flatten()
                 .map(|u| u.name)
         });
-        let comm = lsus_sys::proclocks::comm(pid);
-        let args = lsus_sys::proclocks::cmdline_args(pid);
+        let comm = process::comm(pid);
+        let args = process::cmdline_args(pid);
         let why = args.as_deref().and_then(why_of_block);
         let cmdline = args.map(|a| a.join(" ")).filter(|c| !c.is_empty());
         Holder {

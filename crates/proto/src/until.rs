@@ -25,6 +25,8 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use lsus_sys::process;
+
 /// The subdirectory of the run directory holding the declarations.
 pub const UNTIL_DIR: &str = "until";
 
@@ -98,15 +100,6 @@ impl std::str::FromStr for Declaration {
     }
 }
 
-/// Returns the start time of `pid` (`/proc/PID/stat` field 22), or `None`
-/// when it has gone.
-pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command, which may hold spaces and parentheses.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
-}
-
 impl Declaration {
     /// Returns true if and only if this declaration, read from a file
     /// owned by `owner`, speaks for `pid` now: `pid` runs with the start
@@ -116,8 +109,8 @@ impl Declaration {
     pub fn valid_for(&self, pid: u32, owner: u32, ino: u64, locks: usize) -> bool {
         self.ino == ino
             && locks == 1
-            && start_time(pid) == Some(self.start)
-            && (owner == 0 || lsus_sys::proclocks::uid_of(pid) == Some(owner))
+            && process::start_time(pid) == Some(self.start)
+            && (owner == 0 || process::uid_of(pid) == Some(owner))
     }
 
     /// Returns the time left until the deadline at `now` (zero once it
@@ -150,10 +143,10 @@ mod tests {
         let me = std::process::id();
         let d = Declaration {
             deadline: SystemTime::now(),
-            start: start_time(me).unwrap(),
+            start: process::start_time(me).unwrap(),
             ino: 7,
         };
-        let uid = lsus_sys::proclocks::uid_of(me).unwrap();
+        let uid = process::uid_of(me).unwrap();
         assert!(d.valid_for(me, uid, 7, 1));
         assert!(!d.valid_for(me, uid, 8, 1), "another disabled");
         assert!(!d.valid_for(me, uid, 7, 2), "a second, untimed lock");

@@ -225,47 +225,11 @@ pub fn describe_unnamed(lockers: &[u32]) -> String {
     )
 }
 
-/// Returns the real user ID of `pid`, or `None` when it has gone.
-pub fn uid_of(pid: u32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_ascii_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// Returns how a process is named to a person: its command line
-/// (arguments separated by spaces), else its command name, else `None`
-/// when the process is gone. `lsusctl status`, lsusd's log and
-/// `request-suspend` use the same names.
-pub fn command(pid: u32) -> Option<String> {
-    let args = cmdline_args(pid).unwrap_or_default();
-    if !args.is_empty() {
-        return Some(args.join(" "));
-    }
-    comm(pid)
-}
-
-/// Returns `/proc/PID/comm` without its newline, or `None`.
-pub fn comm(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|c| c.trim_end_matches('\n').to_string())
-}
-
-/// Returns the arguments in `/proc/PID/cmdline`, or `None`.
-pub fn cmdline_args(pid: u32) -> Option<Vec<String>> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(
-        raw.split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect(),
-    )
-}
+/// The command name of a process: it moved to [`crate::process::comm`];
+/// the name stays here only for lsusd's `watchers.rs`, until its next
+/// change says `process::comm` (then this goes).
+#[doc(hidden)]
+pub use crate::process::comm;
 
 /// Returns the PIDs of the processes that hold `lock` (a line of
 /// `/proc/locks` for the file `dev`, `ino`), looking in the `/proc` tree
