@@ -11,7 +11,8 @@
 //!                               ◄──   ready(): unlock watching
 //! … suspend, resume …
 //! rename watching-next → watching
-//! write 2 bytes to old watching ──►   sees the rename (or the bytes): resumed
+//! remove request
+//! write 2 bytes to old watching ──►   sees the bytes (and the rename): resumed
 //! ```
 
 use std::fs::File;
@@ -110,9 +111,12 @@ impl Watcher {
         let run = open_run_dir(dir)?;
         let watch = DirWatch::new(
             dir,
-            // The byte written to `watching`, and the rename that ends the
-            // cycle: nothing else, since every event wakes every watcher.
-            WatchMask::MODIFY | WatchMask::MOVED_TO,
+            // The byte written to `watching` (imminent) and the two bytes
+            // written to the old file (the end; the rename comes before
+            // them): two wake-ups a cycle, as the original's clients, which
+            // watched RUN with dnotify DN_MODIFY alone. IN_MOVED_TO would
+            // add a third for the rename (doc/protocol.md §1.4).
+            WatchMask::MODIFY,
         )
         .map_err(|e| Error::io(format!("cannot watch {}", dir.display()), e))?;
         let mut watch = watch;

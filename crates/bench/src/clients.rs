@@ -96,21 +96,17 @@ impl RawInotify {
         Ok(RawInotify { fd })
     }
 
-    /// Watches the run directory for writes and renames (as the
-    /// original's clients watched it with dnotify).
+    /// Watches the run directory for writes (as the original's clients
+    /// watched it with dnotify `DN_MODIFY`): the byte of "imminent" and
+    /// the two bytes of the end, after the rename.
     fn watch_dir(&self, dir: &Path) -> Result<()> {
         let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
             .ctx(|| format!("bad path {}", dir.display()))?;
         // SAFETY: the descriptor is open and the path is a valid C string
         // that lives across the call.
-        let wd = unsafe {
-            libc::inotify_add_watch(
-                self.fd.as_raw_fd(),
-                path.as_ptr(),
-                libc::IN_MODIFY | libc::IN_MOVED_TO,
-            )
-        };
+        let wd =
+            unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), path.as_ptr(), libc::IN_MODIFY) };
         sys(wd, "inotify_add_watch").map(drop)
     }
 
