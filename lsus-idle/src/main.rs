@@ -13,35 +13,27 @@ mod input;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::Parser;
-use lsus_daemon::wait::Started;
+use lsus_daemon::signals::ShutdownSignals;
+use lsus_daemon::Descriptors;
 use lsus_proto::idle::LSUS_IDLE_STATUS;
-use lsus_proto::rundir;
+use lsus_proto::rundir::{self, RunDir};
 
 use crate::daemon::Daemon;
 use crate::devices::Devices;
 use lsus_idle_cli::Cli;
 
-/// The daemon's name: its PID file is `RUN/lsus-idle.pid`.
-const NAME: &str = "lsus-idle";
-
-type Fatal = Box<dyn std::error::Error>;
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    lsus_daemon::run(NAME, &cli.common, || try_main(&cli))
+    lsus_daemon::run_after_lsusd("lsus-idle", Descriptors::Few, serve)
 }
 
-fn try_main(cli: &Cli) -> Result<(), Fatal> {
+/// lsus-idle once lsusd is ready: watches the input devices and holds
+/// immediate mode while the machine is idle, until a shutdown signal.
+fn serve(
+    cli: &Cli,
+    signals: ShutdownSignals,
+    run: RunDir,
+) -> Result<(), Box<dyn std::error::Error>> {
     let dir = cli.common.run_dir.clone();
-    let Some(Started {
-        signals,
-        run,
-        instance: _instance,
-    }) = lsus_daemon::wait::start(NAME, &dir)?
-    else {
-        return Ok(());
-    };
     let devices = Devices::new(&cli.input_dir, cli.fake_input)?;
     let status =
         lsus_daemon::status::StatusFile::new(rundir::RunDir::open(&dir)?, LSUS_IDLE_STATUS);

@@ -4,12 +4,11 @@ mod client;
 mod cycle;
 mod server;
 
-use clap::Parser;
 use lsus_daemon::accept::Acceptor;
 use lsus_daemon::listener::{self, ListenError};
+use lsus_daemon::signals::ShutdownSignals;
 use lsus_daemon::status::StatusFile;
-use lsus_daemon::wait::{StartError, Started};
-use lsus_daemon::{limits, notify};
+use lsus_daemon::{notify, Descriptors};
 use lsus_proto::rundir::{self, RunDir, RunDirError};
 use lsus_proto::status::LSUSED_STATUS;
 
@@ -22,8 +21,6 @@ enum Error {
     #[error("{0} (is lsusd running?)")]
     RunDir(#[source] RunDirError),
     #[error(transparent)]
-    Start(#[from] StartError),
-    #[error(transparent)]
     Listen(#[from] ListenError),
     #[error("cannot register as a watcher of lsusd: {0}")]
     Watcher(#[source] libsus::Error),
@@ -32,20 +29,12 @@ enum Error {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    lsus_daemon::run("lsused", &cli.common, || try_main(&cli))
+    lsus_daemon::run_after_lsusd("lsused", Descriptors::PerClient, serve)
 }
 
-fn try_main(cli: &Cli) -> Result<(), Error> {
-    limits::raise_descriptor_limit_or_warn();
-    let Some(Started {
-        signals,
-        run,
-        instance: _instance,
-    }) = lsus_daemon::wait::start("lsused", &cli.common.run_dir)?
-    else {
-        return Ok(());
-    };
+/// lsused once lsusd is ready: serves `RUN/registration` until a shutdown
+/// signal.
+fn serve(cli: &Cli, signals: ShutdownSignals, run: RunDir) -> Result<(), Error> {
     let path = run.join(rundir::REGISTRATION);
     let (listener, socket_file) = listener::bind(&path, cli.socket_mode)?;
     // Blocks while a suspend is in progress: we join for the next one.

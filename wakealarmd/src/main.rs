@@ -12,36 +12,25 @@ mod timer;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use lsus_daemon::wait::Started;
-use lsus_proto::rundir::WAKEALARM;
+use lsus_daemon::signals::ShutdownSignals;
+use lsus_daemon::Descriptors;
+use lsus_proto::rundir::{RunDir, WAKEALARM};
 use lsus_proto::status::WAKEALARMD_STATUS;
 use lsus_sys::rtc::Rtc;
 
 use crate::server::Server;
 use wakealarmd_cli::Cli;
 
-/// The daemon's name: its PID file is `RUN/wakealarmd.pid`.
-const NAME: &str = "wakealarmd";
-
 type Fatal = Box<dyn std::error::Error>;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    lsus_daemon::run(NAME, &cli.common, || try_main(&cli))
+    lsus_daemon::run_after_lsusd("wakealarmd", Descriptors::PerClient, serve)
 }
 
-fn try_main(cli: &Cli) -> Result<(), Fatal> {
-    lsus_daemon::limits::raise_descriptor_limit_or_warn();
+/// wakealarmd once lsusd is ready: serves `RUN/wakealarm` until a
+/// shutdown signal.
+fn serve(cli: &Cli, signals: ShutdownSignals, run: RunDir) -> Result<(), Fatal> {
     let dir = cli.common.run_dir.clone();
-    let Some(Started {
-        signals,
-        run,
-        instance: _instance,
-    }) = lsus_daemon::wait::start(NAME, &dir)?
-    else {
-        return Ok(());
-    };
     let watcher = libsus::Watcher::open_in(&dir)?;
     let timer = timer::AlarmTimer::new().map_err(|e| format!("cannot create a timer: {e}"))?;
     let rtc = Rtc::new(&cli.sysfs.sysfs, &cli.rtc);

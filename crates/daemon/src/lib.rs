@@ -58,3 +58,63 @@ where
         }
     }
 }
+
+/// How many descriptors a daemon may need: [`run_after_lsusd`] raises the
+/// limit for those that hold one per client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Descriptors {
+    /// The soft limit will do.
+    Few,
+    /// One per client (and per descriptor a client registers): the soft
+    /// limit is raised to the hard one first
+    /// ([`limits::raise_descriptor_limit_or_warn`]).
+    PerClient,
+}
+
+/// The `main` of lsused, wakealarmd and lsus-idle, which serve lsusd or
+/// its clients: parses the daemon's command line `C` (as `C::parse()`
+/// does; `C` flattens [`args::CommonArgs`]), then [`run`] with
+/// [`wait::start`] first. `serve` gets the command line, the shutdown
+/// signals and the run directory once lsusd is ready; the instance lock
+/// is held until it returns (its PID file goes before an error is
+/// logged). A shutdown signal while waiting for lsusd ends the daemon
+/// with [`EXIT_OK`].
+pub fn run_after_lsusd<C, E>(
+    name: &str,
+    descriptors: Descriptors,
+    serve: impl FnOnce(&C, signals::ShutdownSignals, lsus_proto::rundir::RunDir) -> Result<(), E>,
+) -> std::process::ExitCode
+where
+    C: clap::Parser,
+    E: Into<Box<dyn std::error::Error>>,
+{
+    let matches = C::command().get_matches();
+    let (cli, common) = C::from_arg_matches(&matches)
+        .and_then(|cli| {
+            Ok((
+                cli,
+                <args::CommonArgs as clap::FromArgMatches>::from_arg_matches(&matches)?,
+            ))
+        })
+        .unwrap_or_else(|e| e.format(&mut C::command()).exit());
+    run(
+        name,
+        &common,
+        || -> Result<(), Box<dyn std::error::Error>> {
+            if descriptors == Descriptors::PerClient {
+                limits::raise_descriptor_limit_or_warn();
+            }
+            let Some(wait::Started {
+                signals,
+                run,
+                instance,
+            }) = wait::start(name, &common.run_dir)?
+            else {
+                return Ok(());
+            };
+            let result = serve(&cli, signals, run).map_err(Into::into);
+            drop(instance);
+            result
+        },
+    )
+}
