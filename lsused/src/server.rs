@@ -25,7 +25,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use crate::client::{Client, ClientId, Input};
 use crate::cycle::{Cycle, Tick};
-use lsus_daemon::accept::Acceptor;
+use lsus_daemon::accept::{self, Acceptor};
 
 /// At most this many messages or connections are taken from one
 /// descriptor per wake-up, so one busy peer cannot starve the others.
@@ -138,7 +138,10 @@ impl Server {
                     }
                     Token::Client(id) => self.on_client(id, revents),
                     Token::Listener => self.on_listener(),
-                    Token::Watcher => self.on_watcher()?,
+                    // Room for `watching-next` even with a full table.
+                    Token::Watcher => {
+                        accept::lending_spare(self, |s| &mut s.acceptor, Self::watcher_events)?
+                    }
                 }
             }
             self.ready = ready;
@@ -335,14 +338,6 @@ impl Server {
     }
 
     // ----- lsusd ------------------------------------------------------
-
-    fn on_watcher(&mut self) -> Result<(), LoopError> {
-        // Room for `watching-next` even with a full table.
-        self.acceptor.lend_spare();
-        let result = self.watcher_events();
-        self.acceptor.restore_spare();
-        result
-    }
 
     fn watcher_events(&mut self) -> Result<(), LoopError> {
         while let Some(event) = self.watcher.poll_event()? {

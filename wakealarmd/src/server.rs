@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libsus::{WatchEvent, Watcher};
-use lsus_daemon::accept::Acceptor;
+use lsus_daemon::accept::{self, Acceptor};
 use lsus_daemon::status::StatusFile;
 use lsus_proto::status::WakealarmdStatus;
 use lsus_proto::wakealarm::{error_line, time_line, ParseError, GREETING, NOW, WRITE_GRACE};
@@ -158,7 +158,8 @@ impl Server {
                 self.on_timer()?;
             }
             if ready.watcher {
-                self.on_watcher()?;
+                // Room for `watching-next`, or the RTC's file, with a full table.
+                accept::lending_spare(self, |s| &mut s.acceptor, Self::watcher_events)?;
             }
             if ready.listener {
                 self.on_listener();
@@ -329,14 +330,6 @@ impl Server {
         }
         // `settle` fires what is due and re-arms.
         Ok(())
-    }
-
-    fn on_watcher(&mut self) -> Result<(), ServerError> {
-        // Room for `watching-next`, or the RTC's file, with a full table.
-        self.acceptor.lend_spare();
-        let result = self.watcher_events();
-        self.acceptor.restore_spare();
-        result
     }
 
     fn watcher_events(&mut self) -> Result<(), ServerError> {

@@ -11,7 +11,7 @@
 //!
 //! The same spare makes room for the one file a daemon must open while its
 //! table is full: the watcher's `watching-next` when lsusd announces a
-//! suspend ([`Acceptor::lend_spare`]).
+//! suspend ([`lending_spare`]).
 
 use std::fs::File;
 use std::io;
@@ -166,16 +166,13 @@ impl Acceptor {
 
     /// Closes the spare descriptor so that someone else can open a file
     /// even when the table is full; [`Acceptor::restore_spare`] takes it
-    /// back. The daemons lend it while they handle lsusd's announcement:
-    /// the watcher opens `watching-next` when a suspend is imminent, and
-    /// with a table full of clients' descriptors that open would fail and
-    /// end the daemon.
-    pub fn lend_spare(&mut self) {
+    /// back.
+    fn lend_spare(&mut self) {
         self.spare = None;
     }
 
     /// Opens the spare descriptor again if it is not open.
-    pub fn restore_spare(&mut self) {
+    fn restore_spare(&mut self) {
         if self.spare.is_none() {
             self.spare = open_spare();
         }
@@ -187,36 +184,54 @@ impl Acceptor {
     }
 }
 
+/// Runs `handle` on `server` with the spare descriptor of its acceptor
+/// (`acceptor` reaches it) lent, and takes the spare back afterwards,
+/// whatever `handle` returned. The daemons lend it while they handle
+/// lsusd's announcement: the watcher opens `watching-next` when a suspend
+/// is imminent, and with a table full of clients' descriptors that open
+/// would fail and end the daemon.
+pub fn lending_spare<S, T>(
+    server: &mut S,
+    acceptor: fn(&mut S) -> &mut Acceptor,
+    handle: impl FnOnce(&mut S) -> T,
+) -> T {
+    acceptor(server).lend_spare();
+    let result = handle(server);
+    acceptor(server).restore_spare();
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
-    #[test]
-    fn accepts_then_idles() {
+    /// An acceptor on a non-blocking listener, its path and the
+    /// directory that holds it.
+    fn listening() -> (tempfile::TempDir, PathBuf, Acceptor) {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("s");
         let listener = UnixListener::bind(&path).unwrap();
         listener.set_nonblocking(true).unwrap();
-        let mut acc = Acceptor::new(listener);
+        (t, path, Acceptor::new(listener))
+    }
+
+    #[test]
+    fn accepts_then_idles() {
+        let (_t, path, mut acc) = listening();
         let now = Instant::now();
         assert!(matches!(acc.accept(now), Accept::Idle));
         let _c = UnixStream::connect(&path).unwrap();
         assert!(matches!(acc.accept(now), Accept::Client(_)));
         assert!(matches!(acc.accept(now), Accept::Idle));
         assert!(acc.pollable(now).is_some());
-        acc.lend_spare();
-        assert!(acc.spare.is_none());
-        acc.restore_spare();
-        assert!(acc.spare.is_some());
+        let lent = lending_spare(&mut acc, |a| a, |a| a.spare.is_none());
+        assert!(lent && acc.spare.is_some());
     }
 
     #[test]
     fn accept_some_takes_at_most_max_and_a_freed_descriptor_ends_a_pause() {
-        let t = tempfile::tempdir().unwrap();
-        let path = t.path().join("s");
-        let listener = UnixListener::bind(&path).unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let mut acc = Acceptor::new(listener);
+        let (_t, path, mut acc) = listening();
         let _c: Vec<UnixStream> = (0..3)
             .map(|_| UnixStream::connect(&path).unwrap())
             .collect();
