@@ -24,10 +24,7 @@ fn local_time_in(t: SystemTime, tz: TimeZone) -> String {
     Timestamp::try_from(t)
         .ok()
         .and_then(|ts| strtime::format("%Y-%m-%d %H:%M:%S%.3f", &ts.to_zoned(tz)).ok())
-        .unwrap_or_else(|| {
-            let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-            format!("@{}.{:03}", since.as_secs(), since.subsec_millis())
-        })
+        .unwrap_or_else(|| format!("@{}", lsus_proto::epoch::Millis(t)))
 }
 
 /// Formats seconds for a person: `3.2 s`, `12m 05s`, `6h 12m`, `2d 03h`.

@@ -26,6 +26,7 @@
 //! The full contract is `doc/protocol.md` at the top of the repository.
 
 pub mod args;
+pub mod epoch;
 pub mod idle;
 pub mod logind;
 #[cfg(feature = "dbus")]

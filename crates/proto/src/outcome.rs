@@ -24,7 +24,9 @@
 //! ```
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::epoch::{self, Millis};
 
 /// What became of one attempt to suspend.
 #[derive(Debug, Clone, PartialEq)]
@@ -497,13 +499,11 @@ pub struct Record {
 impl fmt::Display for Record {
     /// Formats the record as its one line, newline included.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.time.duration_since(UNIX_EPOCH).unwrap_or_default();
         write!(
             f,
-            "seq={} time={}.{:03} outcome={}",
+            "seq={} time={} outcome={}",
             self.seq,
-            t.as_secs(),
-            t.subsec_millis(),
+            Millis(self.time),
             self.outcome.word()
         )?;
         match &self.outcome {
@@ -528,23 +528,6 @@ impl fmt::Display for Record {
 #[error("malformed outcome record: {0}")]
 pub struct ParseError(pub String);
 
-/// Parses `time=`'s value, seconds with an optional decimal fraction,
-/// exactly (through `f64` a time of 2038 read back a millisecond early,
-/// so a record printed again drifted). Digits past nanoseconds are cut.
-fn parse_time(value: &str) -> Option<Duration> {
-    let (secs, frac) = value.split_once('.').unwrap_or((value, ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if secs.is_empty() || !all_digits(secs) || !all_digits(frac) {
-        return None;
-    }
-    let nanos = frac
-        .bytes()
-        .chain(std::iter::repeat(b'0'))
-        .take(9)
-        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
-    Some(Duration::new(secs.parse().ok()?, nanos))
-}
-
 impl std::str::FromStr for Record {
     type Err = ParseError;
 
@@ -568,7 +551,7 @@ impl std::str::FromStr for Record {
                     // A hostile file must not make a reader panic: the
                     // value is checked before any arithmetic on it.
                     time = Some(
-                        parse_time(value)
+                        epoch::parse(value)
                             .and_then(|d| UNIX_EPOCH.checked_add(d))
                             .ok_or_else(|| bad("a bad time"))?,
                     );
@@ -613,6 +596,7 @@ impl std::str::FromStr for Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn round_trip(outcome: Outcome) {
         round_trip_with(outcome, Details::default());

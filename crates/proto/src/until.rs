@@ -27,6 +27,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lsus_sys::process;
 
+use crate::epoch::{self, Millis};
+
 /// The subdirectory of the run directory holding the declarations.
 pub const UNTIL_DIR: &str = "until";
 
@@ -44,12 +46,10 @@ pub struct Declaration {
 impl fmt::Display for Declaration {
     /// The one line, newline included.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.deadline.duration_since(UNIX_EPOCH).unwrap_or_default();
         writeln!(
             f,
-            "deadline={}.{:03} start={} ino={}",
-            t.as_secs(),
-            t.subsec_millis(),
+            "deadline={} start={} ino={}",
+            Millis(self.deadline),
             self.start,
             self.ino
         )
@@ -68,24 +68,16 @@ impl std::str::FromStr for Declaration {
             };
             match key {
                 "deadline" => {
-                    // Exactly, not through f64 (which reads a millisecond
-                    // of 2025 back a nanosecond early).
+                    // Exactly (epoch::parse), and at most 12 digits of
+                    // seconds.
                     let bad = || format!("bad deadline {value:?}");
-                    let (secs, frac) = value.split_once('.').unwrap_or((value, ""));
-                    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-                    if secs.is_empty() || !digits(secs) || !digits(frac) || secs.len() > 12 {
-                        return Err(bad());
-                    }
-                    let nanos = frac
-                        .bytes()
-                        .chain(std::iter::repeat(b'0'))
-                        .take(9)
-                        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
-                    let secs: u64 = secs.parse().map_err(|_| bad())?;
-                    deadline = UNIX_EPOCH.checked_add(Duration::new(secs, nanos));
-                    if deadline.is_none() {
-                        return Err(bad());
-                    }
+                    let secs_digits = value.split('.').next().map_or(0, str::len);
+                    let since = epoch::parse(value).filter(|_| secs_digits <= 12);
+                    deadline = Some(
+                        since
+                            .and_then(|d| UNIX_EPOCH.checked_add(d))
+                            .ok_or_else(bad)?,
+                    );
                 }
                 "start" => start = value.parse().ok(),
                 "ino" => ino = value.parse().ok(),
@@ -136,6 +128,12 @@ mod tests {
         assert!("deadline=x start=1 ino=1".parse::<Declaration>().is_err());
         assert!("deadline=1 ino=1".parse::<Declaration>().is_err());
         assert!("deadline=-1 start=1 ino=1".parse::<Declaration>().is_err());
+        assert!("deadline=1234567890123 start=1 ino=1"
+            .parse::<Declaration>()
+            .is_err());
+        assert!("deadline=123456789012.5 start=1 ino=1"
+            .parse::<Declaration>()
+            .is_ok());
     }
 
     #[test]
