@@ -11,7 +11,8 @@ use inotify::WatchMask;
 use libsus::{Blocker, Immediate, ImmediateGuard};
 use lsus_daemon::signals::ShutdownSignals;
 use lsus_daemon::status::StatusFile;
-use lsus_proto::idle::IdleStatus;
+use lsus_idle_cli::Cli;
+use lsus_proto::idle::{IdleStatus, LSUS_IDLE_STATUS};
 use lsus_proto::rundir::{RunDir, WATCHING};
 use lsus_sys::dirwatch::{poll_timeout, DirWatch};
 use nix::poll::{PollFd, PollFlags};
@@ -25,21 +26,21 @@ const RETRY: Duration = Duration::from_secs(10);
 
 /// The daemon's state.
 pub struct Daemon {
-    pub dir: PathBuf,
-    pub run: RunDir,
-    pub signals: ShutdownSignals,
-    pub devices: Devices,
-    pub idle: Idle,
-    pub status: StatusFile,
-    pub dry_run: bool,
+    dir: PathBuf,
+    run: RunDir,
+    signals: ShutdownSignals,
+    devices: Devices,
+    idle: Idle,
+    status: StatusFile,
+    dry_run: bool,
     /// Immediate mode, while held.
-    pub guard: Option<ImmediateGuard>,
+    guard: Option<ImmediateGuard>,
     /// An attempt this daemon aborted: immediate mode is let go only when
     /// it is over (see [`Ending`]).
-    pub ending: Option<Ending>,
+    ending: Option<Ending>,
     /// The last hold found `immediate` held exclusively by another
     /// program (said once, until a hold succeeds).
-    pub refused: bool,
+    refused: bool,
 }
 
 /// Immediate mode kept through the end of an attempt aborted by input.
@@ -73,6 +74,36 @@ fn monotonic_secs() -> u64 {
 }
 
 impl Daemon {
+    /// The daemon the command line asks for, on the run directory lsusd
+    /// serves (`run`): it opens the input devices and the status file,
+    /// and holds nothing yet.
+    pub fn new(
+        cli: &Cli,
+        run: RunDir,
+        signals: ShutdownSignals,
+    ) -> Result<Daemon, Box<dyn std::error::Error>> {
+        let dir = cli.common.run_dir.clone();
+        let devices = Devices::new(&cli.input_dir, cli.fake_input)?;
+        let status = StatusFile::new(RunDir::open(&dir)?, LSUS_IDLE_STATUS);
+        Ok(Daemon {
+            dir,
+            run,
+            signals,
+            devices,
+            idle: Idle::new(cli.idle, Instant::now()),
+            status,
+            dry_run: cli.dry_run,
+            guard: None,
+            ending: None,
+            refused: false,
+        })
+    }
+
+    /// How many input devices it watches.
+    pub fn device_count(&self) -> usize {
+        self.devices.count()
+    }
+
     /// Runs until a shutdown signal; returns its name.
     pub fn run(&mut self) -> Result<&'static str, Box<dyn std::error::Error>> {
         // `Instant` and poll's timeout are CLOCK_MONOTONIC; the published

@@ -11,15 +11,12 @@ mod idle;
 mod input;
 
 use std::process::ExitCode;
-use std::time::Instant;
 
 use lsus_daemon::signals::ShutdownSignals;
 use lsus_daemon::Descriptors;
-use lsus_proto::idle::LSUS_IDLE_STATUS;
-use lsus_proto::rundir::{self, RunDir};
+use lsus_proto::rundir::RunDir;
 
 use crate::daemon::Daemon;
-use crate::devices::Devices;
 use lsus_idle_cli::Cli;
 
 fn main() -> ExitCode {
@@ -33,27 +30,13 @@ fn serve(
     signals: ShutdownSignals,
     run: RunDir,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let dir = cli.common.run_dir.clone();
-    let devices = Devices::new(&cli.input_dir, cli.fake_input)?;
-    let status =
-        lsus_daemon::status::StatusFile::new(rundir::RunDir::open(&dir)?, LSUS_IDLE_STATUS);
-    let mut daemon = Daemon {
-        dir: dir.clone(),
-        run,
-        signals,
-        idle: idle::Idle::new(cli.idle, Instant::now()),
-        status,
-        dry_run: cli.dry_run,
-        guard: None,
-        ending: None,
-        refused: false,
-        devices,
-    };
+    let mut daemon = Daemon::new(cli, run, signals)?;
+    let count = daemon.device_count();
     tracing::info!(
         "ready: idle after {} s without input on {} device{} in {}{}",
         cli.idle.as_secs_f64(),
-        daemon.devices.count(),
-        if daemon.devices.count() == 1 { "" } else { "s" },
+        count,
+        if count == 1 { "" } else { "s" },
         cli.input_dir.display(),
         if cli.dry_run { " (--dry-run)" } else { "" }
     );
