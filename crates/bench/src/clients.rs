@@ -24,8 +24,12 @@ use crate::error::{plumbing, Context, Result};
 /// deadlines in `selftest`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum WatcherMode {
-    /// A minimal original client.
+    /// A minimal original client: IN_MODIFY alone, as the original's
+    /// clients watched RUN with dnotify `DN_MODIFY`.
     Normal,
+    /// The same with IN_MODIFY | IN_MOVED_TO, as libsus's `Watcher` and
+    /// these watchers did up to commit b255591 (the baseline of issue #18).
+    MovedToo,
     /// Never registers (and never says so).
     NeverRegister,
     /// Registers, then never releases `watching`: never ready.
@@ -99,14 +103,13 @@ impl RawInotify {
     /// Watches the run directory for writes (as the original's clients
     /// watched it with dnotify `DN_MODIFY`): the byte of "imminent" and
     /// the two bytes of the end, after the rename.
-    fn watch_dir(&self, dir: &Path) -> Result<()> {
+    fn watch_dir(&self, dir: &Path, mask: u32) -> Result<()> {
         let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
             .ctx(|| format!("bad path {}", dir.display()))?;
         // SAFETY: the descriptor is open and the path is a valid C string
         // that lives across the call.
-        let wd =
-            unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), path.as_ptr(), libc::IN_MODIFY) };
+        let wd = unsafe { libc::inotify_add_watch(self.fd.as_raw_fd(), path.as_ptr(), mask) };
         sys(wd, "inotify_add_watch").map(drop)
     }
 
@@ -183,7 +186,11 @@ pub fn watcher(run: &Path, mode: WatcherMode, mut counts: Option<Counts>) -> Res
         }
     }
     let ino = RawInotify::new()?;
-    ino.watch_dir(run)?;
+    let mask = match mode {
+        WatcherMode::MovedToo => libc::IN_MODIFY | libc::IN_MOVED_TO,
+        _ => libc::IN_MODIFY,
+    };
+    ino.watch_dir(run, mask)?;
     let mut cur = register(&watching)?;
     say(b'r').ctx(|| "cannot write to the harness".into())?;
     if mode == WatcherMode::Stall {
