@@ -38,3 +38,11 @@ pub mod rundir;
 pub mod status;
 pub mod until;
 pub mod wakealarm;
+
+/// Test support: asserts that no line of `bad` parses as a `T`.
+#[cfg(test)]
+pub(crate) fn assert_refused<T: std::str::FromStr>(bad: &[&str]) {
+    for line in bad {
+        assert!(line.parse::<T>().is_err(), "{line:?} was taken");
+    }
+}

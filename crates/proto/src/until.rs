@@ -125,15 +125,18 @@ mod tests {
         };
         assert_eq!(d.to_string(), "deadline=1764067290.010 start=123 ino=9\n");
         assert_eq!(d.to_string().parse::<Declaration>(), Ok(d));
-        assert!("deadline=x start=1 ino=1".parse::<Declaration>().is_err());
-        assert!("deadline=1 ino=1".parse::<Declaration>().is_err());
-        assert!("deadline=-1 start=1 ino=1".parse::<Declaration>().is_err());
-        assert!("deadline=1234567890123 start=1 ino=1"
-            .parse::<Declaration>()
-            .is_err());
-        assert!("deadline=123456789012.5 start=1 ino=1"
-            .parse::<Declaration>()
-            .is_ok());
+        crate::assert_refused::<Declaration>(&[
+            "deadline=x start=1 ino=1",
+            "deadline=1 ino=1",
+            "deadline=-1 start=1 ino=1",
+            // At most 12 digits of seconds.
+            "deadline=1234567890123 start=1 ino=1",
+        ]);
+        let far: Declaration = "deadline=123456789012.5 start=1 ino=1".parse().unwrap();
+        assert_eq!(
+            far.deadline,
+            UNIX_EPOCH + Duration::from_millis(123_456_789_012_500)
+        );
     }
 
     #[test]

@@ -86,12 +86,19 @@ mod tests {
     use super::*;
     use std::fs::File;
 
-    #[test]
-    fn exclusive_conflicts_with_shared_on_another_description() {
+    /// Two open file descriptions of one new file, and the directory
+    /// that holds it.
+    fn two_descriptions() -> (tempfile::TempDir, File, File) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let a = File::create(&path).unwrap();
         let b = File::open(&path).unwrap();
+        (dir, a, b)
+    }
+
+    #[test]
+    fn exclusive_conflicts_with_shared_on_another_description() {
+        let (_dir, a, b) = two_descriptions();
         lock(&a, LockKind::Shared).unwrap();
         assert!(!try_lock(&b, LockKind::Exclusive).unwrap());
         assert!(try_lock(&b, LockKind::Shared).unwrap());
@@ -102,10 +109,7 @@ mod tests {
 
     #[test]
     fn closing_the_descriptor_drops_the_lock() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let a = File::create(&path).unwrap();
-        let b = File::open(&path).unwrap();
+        let (_dir, a, b) = two_descriptions();
         lock_retrying(&a, LockKind::Shared).unwrap();
         assert!(!try_lock(&b, LockKind::Exclusive).unwrap());
         drop(a);
