@@ -16,7 +16,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::status::ParseError;
+use crate::status::{number, parse_fields, yes_no, ParseError};
 
 /// lsus-idle's status file.
 pub const LSUS_IDLE_STATUS: &str = "lsus-idle.status";
@@ -34,14 +34,6 @@ pub struct IdleStatus {
     pub holding: bool,
     /// The last input, or the start: `CLOCK_MONOTONIC` seconds.
     pub idle_since: u64,
-}
-
-fn yes(b: bool) -> &'static str {
-    if b {
-        "yes"
-    } else {
-        "no"
-    }
 }
 
 impl IdleStatus {
@@ -66,8 +58,8 @@ impl fmt::Display for IdleStatus {
             "timeout={} devices={} idle={} holding={} idle_since={}",
             self.timeout.as_secs_f64(),
             self.devices,
-            yes(self.idle),
-            yes(self.holding),
+            yes_no(self.idle),
+            yes_no(self.holding),
             self.idle_since
         )
     }
@@ -81,33 +73,29 @@ fn flag(key: &str, value: &str) -> Result<bool, ParseError> {
     }
 }
 
+/// Parses `timeout=`'s seconds (fractions allowed).
+fn seconds(key: &str, value: &str) -> Result<Duration, ParseError> {
+    let secs: f64 = number(key, value)?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| ParseError(format!("{key}={value} is not a number")))
+}
+
 impl FromStr for IdleStatus {
     type Err = ParseError;
 
     fn from_str(line: &str) -> Result<IdleStatus, ParseError> {
         let mut status = IdleStatus::default();
-        let mut seen = false;
-        for word in line.split_ascii_whitespace() {
-            let (key, value) = word.split_once('=').ok_or_else(|| {
-                ParseError(format!("a word without '=' in {:?}", line.trim_end()))
-            })?;
-            let number = || ParseError(format!("{key}={value} is not a number"));
+        parse_fields(line, "timeout", |key, value| {
             match key {
-                "timeout" => {
-                    let secs: f64 = value.parse().map_err(|_| number())?;
-                    status.timeout = Duration::try_from_secs_f64(secs).map_err(|_| number())?;
-                    seen = true;
-                }
-                "devices" => status.devices = value.parse().map_err(|_| number())?,
+                "timeout" => status.timeout = seconds(key, value)?,
+                "devices" => status.devices = number(key, value)?,
                 "idle" => status.idle = flag(key, value)?,
                 "holding" => status.holding = flag(key, value)?,
-                "idle_since" => status.idle_since = value.parse().map_err(|_| number())?,
+                "idle_since" => status.idle_since = number(key, value)?,
                 _ => {}
             }
-        }
-        if !seen {
-            return Err(ParseError(format!("no timeout= in {:?}", line.trim_end())));
-        }
+            Ok(())
+        })?;
         Ok(status)
     }
 }
@@ -135,8 +123,18 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(later.timeout, Duration::from_secs(300));
-        assert!("devices=1".parse::<IdleStatus>().is_err());
-        assert!("timeout=x".parse::<IdleStatus>().is_err());
-        assert!("timeout=1 holding=maybe".parse::<IdleStatus>().is_err());
+        for (bad, why) in [
+            ("devices=1\n", "no timeout= in \"devices=1\""),
+            ("timeout=x", "timeout=x is not a number"),
+            ("timeout=-1", "timeout=-1 is not a number"),
+            ("timeout=1 idle_since=", "idle_since= is not a number"),
+            (
+                "timeout=1 holding=maybe",
+                "holding=maybe is neither yes nor no",
+            ),
+            ("timeout=1 what", "a word without '=' in \"timeout=1 what\""),
+        ] {
+            assert_eq!(bad.parse::<IdleStatus>(), Err(ParseError(why.into())));
+        }
     }
 }

@@ -30,7 +30,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::rundir::RunDir;
-use crate::status::ParseError;
+use crate::status::{yes_no, ParseError};
 use lsus_sys::proclocks::{self, Mode};
 
 /// The daemon's name: its PID file is `RUN/lsus-logind.pid`.
@@ -101,14 +101,6 @@ impl LogindStatus {
     /// Returns the inhibitors that keep lsusd from suspending.
     pub fn blocking(&self) -> impl Iterator<Item = &Inhibitor> {
         self.inhibitors.iter().filter(|i| i.blocks_sleep())
-    }
-}
-
-fn yes_no(b: bool) -> &'static str {
-    if b {
-        "yes"
-    } else {
-        "no"
     }
 }
 

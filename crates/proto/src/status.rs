@@ -40,8 +40,9 @@ fn fields(line: &str) -> impl Iterator<Item = Result<(&str, &str), ParseError>> 
 }
 
 /// Calls `f` with each `(key, value)` pair of a status line; the line must
-/// carry `required` (the key every writer puts first).
-fn parse_fields<'a>(
+/// carry `required` (the key every writer puts first). The status lines of
+/// lsused, wakealarmd and lsus-idle are read through it.
+pub(crate) fn parse_fields<'a>(
     line: &'a str,
     required: &str,
     mut f: impl FnMut(&'a str, &'a str) -> Result<(), ParseError>,
@@ -61,10 +62,20 @@ fn parse_fields<'a>(
     Ok(())
 }
 
-fn number<T: FromStr>(key: &str, value: &str) -> Result<T, ParseError> {
+/// Parses `key=value`'s value as a number.
+pub(crate) fn number<T: FromStr>(key: &str, value: &str) -> Result<T, ParseError> {
     value
         .parse()
         .map_err(|_| ParseError(format!("{key}={value} is not a number")))
+}
+
+/// A flag as the status files write it: `yes` or `no`.
+pub(crate) fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
 }
 
 /// What lsused publishes.
