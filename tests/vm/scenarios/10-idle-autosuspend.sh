@@ -89,7 +89,10 @@ say "lsus-idle ready at ${ready:-?}, first key read at ${first_key:-?}, last key
 check "the key came before the idle time was up (${ready:-?} -> ${first_key:-?})" eval '[ -n "$first_key" ] && ! at_least "$ready" "$first_key" 5'
 check "the first suspend entry comes after the key" at_least "${key:-}" "${entry:-}" 0
 hold=$(kts "lsus-out idle: .*holding immediate mode" "${key:-999999}")
-check "lsus-idle held immediate mode at least 5 s after the last key (${key:-?} -> ${hold:-?})" at_least "${key:-}" "${hold:-}" 5
+# Both times are when a log line reached the kernel log through a pipe, and
+# lsus-idle counts from the moment its poll returned, a little before its
+# "input" line is written: 5 s less 0.1 s of that jitter (a run saw 4.996 s).
+check "lsus-idle held immediate mode 5 s after the last key, within 0.1 s of log jitter (${key:-?} -> ${hold:-?})" at_least "${key:-}" "${hold:-}" 4.9
 check "the suspend entry is at least 5 s after the last key (${key:-?} -> ${entry:-?})" at_least "${key:-}" "${entry:-}" 5
 [ -n "${key:-}" ] && [ -n "${hold:-}" ] && [ -n "${entry:-}" ] &&
     say "last key -> immediate mode held: $(ms_between "$key" "$hold") ms; -> suspend entry: $(ms_between "$key" "$entry") ms (blockers such as wakealarmd's alarm due within 4 s come in between)"
