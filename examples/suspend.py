@@ -99,7 +99,16 @@ class DirNotify:
 
     _pipe = None
 
-    def __init__(self, path):
+    # Every change in the directory (what request() waits with).
+    ALL = (
+        fcntl.DN_MODIFY
+        | fcntl.DN_CREATE
+        | fcntl.DN_DELETE
+        | fcntl.DN_RENAME
+        | fcntl.DN_ATTRIB
+    )
+
+    def __init__(self, path, events=ALL):
         if DirNotify._pipe is None:
             r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
             # Without a handler SIGIO would kill us; the C-level handler
@@ -108,16 +117,7 @@ class DirNotify:
             signal.set_wakeup_fd(w, warn_on_full_buffer=False)
             DirNotify._pipe = (r, w)
         self._fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        fcntl.fcntl(
-            self._fd,
-            fcntl.F_NOTIFY,
-            fcntl.DN_MODIFY
-            | fcntl.DN_CREATE
-            | fcntl.DN_DELETE
-            | fcntl.DN_RENAME
-            | fcntl.DN_ATTRIB
-            | fcntl.DN_MULTISHOT,
-        )
+        fcntl.fcntl(self._fd, fcntl.F_NOTIFY, events | fcntl.DN_MULTISHOT)
 
     def clear(self):
         """Forgets the changes seen so far."""
@@ -155,7 +155,10 @@ class Watcher:
         self.run = run_dir(run)
         if not os.path.isdir(self.run):
             raise NotRunning("lsusd is not running on %s (no such directory)" % self.run)
-        self._notify = DirNotify(self.run)
+        # DN_MODIFY alone, as the original's watchers: the byte of
+        # "imminent" and the two bytes of the end (after the rename), two
+        # wake-ups a cycle (doc/protocol.md section 1.4).
+        self._notify = DirNotify(self.run, fcntl.DN_MODIFY)
         self._current = self._register()
         self._next = None
         self._state = "awake"
