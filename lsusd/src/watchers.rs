@@ -188,7 +188,7 @@ fn wait_for_watchers(
 
 /// Returns the command name of `pid`, or `?`.
 pub fn comm(pid: u32) -> String {
-    proclocks::comm(pid).unwrap_or_else(|| "?".into())
+    lsus_sys::process::comm(pid).unwrap_or_else(|| "?".into())
 }
 
 /// Names the processes other than lsusd that hold a lock on the file of

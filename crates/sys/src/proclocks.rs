@@ -225,12 +225,6 @@ pub fn describe_unnamed(lockers: &[u32]) -> String {
     )
 }
 
-/// The command name of a process: it moved to [`crate::process::comm`];
-/// the name stays here only for lsusd's `watchers.rs`, until its next
-/// change says `process::comm` (then this goes).
-#[doc(hidden)]
-pub use crate::process::comm;
-
 /// Returns the PIDs of the processes that hold `lock` (a line of
 /// `/proc/locks` for the file `dev`, `ino`), looking in the `/proc` tree
 /// `proc`: the PID the line names if that process still carries the lock
