@@ -11,7 +11,6 @@
 //!                               ◄──   ready(): unlock watching
 //! … suspend, resume …
 //! rename watching-next → watching
-//! remove request
 //! write 2 bytes to old watching ──►   sees the bytes (and the rename): resumed
 //! ```
 

@@ -443,12 +443,17 @@ impl<P: Power> Suspender<P> {
 
         // 8. Release `disabled` (done in try_suspend), record the outcome
         // (before `request` goes, so that a requester finds it), end the
-        // cycle for the watchers: the rename, then (1. of the next round)
-        // the request is done and any left over is old and never honoured,
-        // then the two bytes that wake the watchers of RUN.
+        // cycle for the watchers. The outcome and history writes come just
+        // before the rename so that a watcher, woken by any event in the
+        // run directory, finds all three in one wake-up instead of being
+        // woken again for each.
         self.account(&trigger, &outcome, &details);
         let record = self.record(outcome, details)?;
-        watchers::resumed(&self.run, notified, || self.remove_request())?;
+        watchers::resumed(&self.run, notified);
+
+        // 1. (next round) The request is done; any left over is old and
+        // never honoured.
+        self.remove_request()?;
         if let (Trigger::Forced(_), Some(force)) = (&trigger, &self.force) {
             force.done();
         }

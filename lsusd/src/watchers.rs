@@ -285,23 +285,14 @@ pub fn take_over(run: &RunDir) -> Result<Found, NotifyError> {
             ready_after: Duration::ZERO,
             tardy: None,
         },
-        || (),
     );
     Ok(Found::DeadAttempt { not_ready })
 }
 
-/// Ends the cycle: `watching-next` becomes `watching`, then `between` runs
-/// (the suspend loop removes `request` there), then two bytes go to the
-/// old file; returns what `between` returned. Errors of the rename and the
-/// write are logged, not returned: the watchers must be released whatever
-/// happens.
-///
-/// `between` sits after the rename, which the original's `request_suspend`
-/// needs (it compares `watching`'s inode once `request` is gone), and
-/// before the two bytes, which wake the watchers of RUN (doc/protocol.md
-/// §1.4): whoever waits for `request` to go is answered before a thousand
-/// watchers compete with lsusd for the CPUs.
-pub fn resumed<T>(run: &RunDir, notified: Notified, between: impl FnOnce() -> T) -> T {
+/// Ends the cycle: `watching-next` becomes `watching`, then two bytes go
+/// to the old file. Errors are logged, not returned: the watchers must be
+/// released whatever happens.
+pub fn resumed(run: &RunDir, notified: Notified) {
     let mut old = notified.file;
     if !run.exists(WATCHING_NEXT).unwrap_or(false) {
         tracing::warn!("watching-next vanished during the attempt; recreating it");
@@ -312,7 +303,6 @@ pub fn resumed<T>(run: &RunDir, notified: Notified, between: impl FnOnce() -> T)
     if let Err(e) = run.rename(WATCHING_NEXT, WATCHING) {
         tracing::error!("{e}");
     }
-    let result = between();
     if let Err(e) = old.write_all(&[0, 0]) {
         tracing::error!(
             "cannot write to the old {}: {e}",
@@ -320,7 +310,6 @@ pub fn resumed<T>(run: &RunDir, notified: Notified, between: impl FnOnce() -> T)
         );
     }
     // Closing the old file drops our exclusive lock on it.
-    result
 }
 
 #[cfg(test)]

@@ -386,18 +386,18 @@ fn case_rows(
     }
 }
 
+/// How many times the baseline comparison alternates this build and the
+/// baseline (`--baseline-lsusd`): one run of each after the other drifts
+/// with whatever else the machine does; rounds of all three, pooled, do not.
+const BASELINE_ROUNDS: usize = 3;
+
 /// The rows comparing a case's cycle complete p50 with the baseline
-/// (`--baseline-lsusd`), measured in the same run: first the baseline as
-/// it was (its lsusd, and watchers with IN_MODIFY | IN_MOVED_TO as
-/// libsus's then), against the target; then its lsusd with today's
-/// watchers (IN_MODIFY alone), which shows lsusd's share of the gain.
-fn baseline_row(
-    cfg: &Config,
-    rep: &mut Report,
-    case: &Case,
-    m: &Measured,
-    n_cycles: usize,
-) -> Result<()> {
+/// (`--baseline-lsusd`), measured in the same run, in
+/// [`BASELINE_ROUNDS`] rounds of: this build (today's watchers, IN_MODIFY
+/// alone), the baseline as it was (its lsusd, and watchers with IN_MODIFY
+/// | IN_MOVED_TO as libsus's then), its lsusd with today's watchers. The
+/// second is the target's comparison; the third shows lsusd's share.
+fn baseline_row(cfg: &Config, rep: &mut Report, case: &Case, n_cycles: usize) -> Result<()> {
     let Some(below) = case.baseline_below else {
         return Ok(());
     };
@@ -416,25 +416,38 @@ fn baseline_row(
         return Ok(());
     };
     let runs = [
+        (None, WatcherMode::Normal),
+        (Some(bin.as_path()), WatcherMode::MovedToo),
+        (Some(bin.as_path()), WatcherMode::Normal),
+    ];
+    let mut pooled = vec![(Samples::default(), 0.0); runs.len()];
+    for round in 1..=BASELINE_ROUNDS {
+        for ((lsusd, mode), (samples, wakeups)) in runs.iter().zip(pooled.iter_mut()) {
+            progress(format!(
+                "lsusd, {name}, baseline round {round}/{BASELINE_ROUNDS}: {n_cycles} cycles with {} ({mode:?} watchers)",
+                lsusd.map_or("this build".into(), |p| p.display().to_string())
+            ));
+            let (m, _) = run_case(cfg, case.watchers, n_cycles, *lsusd, *mode)?;
+            *samples = samples.merged(&m.complete);
+            *wakeups += m.wakeups.unwrap_or(f64::NAN) / BASELINE_ROUNDS as f64;
+        }
+    }
+    let (ours, our_wakeups) = &pooled[0];
+    let comparisons = [
         (
-            WatcherMode::MovedToo,
+            &pooled[1],
             "request → cycle complete p50 vs baseline: its lsusd and its watchers (IN_MODIFY|IN_MOVED_TO), same run",
             Some(below),
         ),
         (
-            WatcherMode::Normal,
+            &pooled[2],
             "request → cycle complete p50 vs baseline lsusd with today's watchers (IN_MODIFY), same run",
             None,
         ),
     ];
-    for (mode, measure, goal) in runs {
-        progress(format!(
-            "lsusd, {name}: {n_cycles} cycles with the baseline {} ({mode:?} watchers)",
-            bin.display()
-        ));
-        let (base, _) = run_case(cfg, case.watchers, n_cycles, Some(bin), mode)?;
-        let (ours, theirs) = (m.complete.pct(50.0), base.complete.pct(50.0));
-        let gain = 1.0 - ours.as_secs_f64() / theirs.as_secs_f64().max(1e-9);
+    for ((base, base_wakeups), measure, goal) in comparisons {
+        let (a, b) = (ours.pct(50.0), base.pct(50.0));
+        let gain = 1.0 - a.as_secs_f64() / b.as_secs_f64().max(1e-9);
         let (target, v) = match goal {
             Some(g) => (target.clone(), verdict(gain >= g)),
             None => (String::new(), Verdict::Info),
@@ -444,24 +457,21 @@ fn baseline_row(
             &name,
             measure,
             format!(
-                "{} ms vs {} ms: {:.0} % below{}",
-                ms(ours),
-                ms(theirs),
+                "{} ms vs {} ms: {:.0} % below ({} rounds of {n_cycles} cycles each, alternated; wake-ups per watcher per cycle {our_wakeups:.2} vs {base_wakeups:.2})",
+                ms(a),
+                ms(b),
                 gain * 100.0,
-                base.wakeups
-                    .map(|w| format!(" (baseline: {w:.2} wake-ups per watcher per cycle)"))
-                    .unwrap_or_default()
+                BASELINE_ROUNDS,
             ),
             target,
             v,
             vec![
-                ("p50_ms", ours.as_secs_f64() * 1e3),
-                ("baseline_p50_ms", theirs.as_secs_f64() * 1e3),
+                ("p50_ms", a.as_secs_f64() * 1e3),
+                ("baseline_p50_ms", b.as_secs_f64() * 1e3),
                 ("below_fraction", gain),
-                (
-                    "baseline_wakeups_per_watcher_per_cycle",
-                    base.wakeups.unwrap_or(f64::NAN),
-                ),
+                ("wakeups_per_watcher_per_cycle", *our_wakeups),
+                ("baseline_wakeups_per_watcher_per_cycle", *base_wakeups),
+                ("cycles", ours.len() as f64),
             ],
         );
     }
@@ -491,7 +501,7 @@ pub fn lsusd(cfg: &Config, rep: &mut Report) -> Result<()> {
         progress(format!("lsusd, {name}: {n_cycles} cycles"));
         let (m, one) = run_case(cfg, n, n_cycles, None, WatcherMode::Normal)?;
         case_rows(rep, case, &m, one.as_ref(), n_cycles);
-        baseline_row(cfg, rep, case, &m, n_cycles)?;
+        baseline_row(cfg, rep, case, n_cycles)?;
         complete_p50.push((n, m.complete.pct(50.0)));
         if n == 0 {
             blocked_answer(cfg, rep)?;

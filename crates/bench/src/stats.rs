@@ -33,6 +33,11 @@ impl Samples {
     pub fn max(&self) -> Duration {
         self.sorted.last().copied().unwrap_or_default()
     }
+
+    /// Returns `self` and `other` as one set.
+    pub fn merged(&self, other: &Samples) -> Samples {
+        Samples::new(self.sorted.iter().chain(&other.sorted).copied().collect())
+    }
 }
 
 /// Formats a duration in milliseconds with three decimals.
