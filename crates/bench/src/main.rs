@@ -312,7 +312,7 @@ fn try_main(cli: Cli) -> Result<Ran> {
 const FOOTNOTES: &[&str] = &[
     "request → state written: from the harness creating RUN/request to lsusd's write of \"mem\\n\" on SYS/power/state, a FIFO the harness reads (the instant is observed, not polled).",
     "request → cycle complete: until RUN/request is removed (inotify IN_DELETE) with RUN/watching replaced, i.e. what request-suspend waits for.",
-    "watchers are separate processes behaving like a minimal original C client (raw open/flock/inotify, no libsus); lsused clients answer S with R at once; wakealarmd clients are a few processes holding all the connections.",
+    "watchers are separate processes behaving like a minimal original C client (raw open/flock, inotify IN_MODIFY alone as the original's dnotify DN_MODIFY; no libsus); lsused clients answer S with R at once; wakealarmd clients are a few processes holding all the connections.",
     "CPU per cycle: on-CPU time from /proc/PID/schedstat over the measured cycles; the /proc/PID/stat utime+stime ticks (10 ms each) are given beside it.",
     "targets (issue #7): request → state written with 0 watchers p50 < 0.2 ms; with 1000 watchers cycle complete p50 < 50 ms and no worse than linear growth; lsused 1000 clients cycle p50 < 50 ms; wakealarmd 10,000 alarms Now p99 ≤ 50 ms late, RSS < 8 MiB; every daemon 0 CPU ticks and 0 context switches over 10 s idle, RSS flat over 10,000 cycles; (issue #15) a lock holder killed with SIGABRT frees suspend within 200 ms.",
 ];
