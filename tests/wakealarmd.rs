@@ -746,7 +746,18 @@ fn two_thousand_connections_each_with_an_alarm_all_fire_in_order() {
 }
 
 /// Starts wakealarmd alone with a hard descriptor limit of `limit`.
-fn wakealarmd_with_limit(env: &Env, limit: u64) -> std::process::Child {
+/// A wakealarmd started outside the harness, killed when dropped (also
+/// when the test fails, so that it does not outlive it).
+struct Limited(std::process::Child);
+
+impl Drop for Limited {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wakealarmd_with_limit(env: &Env, limit: u64) -> Limited {
     use std::os::unix::process::CommandExt;
     let log = fs::File::create(env.tmp.path().join("logs/limited.log")).unwrap();
     let mut cmd = Command::new(harness::bin("wakealarmd"));
@@ -766,7 +777,7 @@ fn wakealarmd_with_limit(env: &Env, limit: u64) -> std::process::Child {
                 .map_err(std::io::Error::from)
         });
     }
-    cmd.spawn().unwrap()
+    Limited(cmd.spawn().unwrap())
 }
 
 fn cpu_ticks(pid: u32) -> u64 {
@@ -810,7 +821,7 @@ fn out_of_descriptors_refuses_connections_without_spinning_and_recovers() {
     env.wait_for("the refusals logged", DEADLINE, || {
         logged("out of descriptors: refusing new connections")
     });
-    let pid = daemon.id();
+    let pid = daemon.0.id();
     let before = cpu_ticks(pid);
     std::thread::sleep(Duration::from_millis(1000));
     let used = cpu_ticks(pid) - before;
@@ -819,11 +830,24 @@ fn out_of_descriptors_refuses_connections_without_spinning_and_recovers() {
         used <= 10,
         "wakealarmd used {used} ticks while out of descriptors"
     );
-    // A suspend attempt still works with a full table (the watcher opens
-    // `watching-next` when it is told), and wakealarmd survives it.
+    // A suspend attempt with a full table: wakealarmd's watcher opens
+    // `watching-next`, and its served clients, which have not written a
+    // time yet, block suspend: it opens the run directory and `disabled`
+    // too and holds the lock (three spare descriptors lent), so the
+    // request is answered "blocked" by wakealarmd; and it survives it.
     let out = env.request(&[]);
-    assert!(out.status.success(), "{out:?}\n{}", env.dump());
-    assert!(daemon.try_wait().unwrap().is_none(), "{}", env.dump());
+    assert_eq!(out.status.code(), Some(1), "{out:?}\n{}", env.dump());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("blocked by PID {}", daemon.0.id())),
+        "{out:?}\n{}",
+        env.dump()
+    );
+    assert!(
+        !logged("cannot keep the system awake"),
+        "{}",
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(daemon.0.try_wait().unwrap().is_none(), "{}", env.dump());
     // Closing served clients frees descriptors: clients are served again.
     drop(served);
     env.wait_for("a connection served again", DEADLINE, || {
@@ -832,7 +856,5 @@ fn out_of_descriptors_refuses_connections_without_spinning_and_recovers() {
     env.wait_for("the recovery logged", DEADLINE, || {
         logged("descriptors available again after refusing")
     });
-    assert!(daemon.try_wait().unwrap().is_none(), "{}", env.dump());
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    assert!(daemon.0.try_wait().unwrap().is_none(), "{}", env.dump());
 }

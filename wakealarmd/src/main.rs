@@ -40,7 +40,10 @@ fn serve(cli: &Cli, signals: ShutdownSignals, run: RunDir) -> Result<(), Fatal> 
     }
     let (listener, socket) = lsus_daemon::listener::bind(&run.join(WAKEALARM), cli.socket_mode)?;
     let status = lsus_daemon::status::StatusFile::new(run, WAKEALARMD_STATUS);
-    let acceptor = lsus_daemon::accept::Acceptor::new(listener);
+    // Three spares: with a full table, suspend imminent opens
+    // `watching-next`, and keeping the machine awake the run directory and
+    // `disabled` (libsus's Blocker) at the same time.
+    let acceptor = lsus_daemon::accept::Acceptor::with_spares(listener, 3);
     let mut server = Server::new(acceptor, watcher, timer, signals, rtc, dir, status);
     server.set_dry_run(cli.dry_run);
     tracing::info!("ready: listening on {}", socket.path().display());

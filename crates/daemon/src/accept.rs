@@ -9,9 +9,10 @@
 //! of the poll set for a moment ([`PAUSE`], or until a client closes:
 //! [`Acceptor::descriptor_freed`]).
 //!
-//! The same spare makes room for the one file a daemon must open while its
-//! table is full: the watcher's `watching-next` when lsusd announces a
-//! suspend ([`lending_spare`]).
+//! Spares also make room for the files a daemon must open while its table
+//! is full: the watcher's `watching-next` when lsusd announces a suspend,
+//! and for wakealarmd the run directory and `disabled` too, when it must
+//! keep the machine awake ([`lending_spare`], [`Acceptor::with_spares`]).
 
 use std::fs::File;
 use std::io;
@@ -38,11 +39,13 @@ enum Accept {
     Retry,
 }
 
-/// The listening socket and its spare descriptor.
+/// The listening socket and its spare descriptors.
 #[derive(Debug)]
 pub struct Acceptor {
     listener: UnixListener,
-    spare: Option<File>,
+    /// Open spares; at most `wanted`.
+    spares: Vec<File>,
+    wanted: usize,
     paused_until: Option<Instant>,
     /// Connections refused in the current shortage (0: none).
     refused: u64,
@@ -57,14 +60,24 @@ fn is_fd_shortage(e: &io::Error) -> bool {
 }
 
 impl Acceptor {
-    /// Wraps a non-blocking listener and opens the spare descriptor.
+    /// Wraps a non-blocking listener and opens one spare descriptor.
     pub fn new(listener: UnixListener) -> Acceptor {
-        Acceptor {
+        Acceptor::with_spares(listener, 1)
+    }
+
+    /// Wraps a non-blocking listener and opens `wanted` spare descriptors
+    /// (at least one): as many as the daemon opens at the most while it
+    /// handles lsusd's announcement ([`lending_spare`]).
+    pub fn with_spares(listener: UnixListener, wanted: usize) -> Acceptor {
+        let mut acceptor = Acceptor {
             listener,
-            spare: open_spare(),
+            spares: Vec::new(),
+            wanted: wanted.max(1),
             paused_until: None,
             refused: 0,
-        }
+        };
+        acceptor.restore_spare();
+        acceptor
     }
 
     /// Returns the listener to poll, or `None` while it rests.
@@ -120,7 +133,8 @@ impl Acceptor {
     }
 
     /// A client closed: its descriptor is free, so the listener need not
-    /// rest any longer, and the spare can be opened again if it could not.
+    /// rest any longer, and the spares can be opened again if they could
+    /// not.
     pub fn descriptor_freed(&mut self) {
         self.paused_until = None;
         self.restore_spare();
@@ -147,7 +161,7 @@ impl Acceptor {
     }
 
     fn refuse_one(&mut self, now: Instant, e: io::Error) -> Accept {
-        let Some(spare) = self.spare.take() else {
+        let Some(spare) = self.spares.pop() else {
             return self.pause(now, e);
         };
         drop(spare);
@@ -160,21 +174,25 @@ impl Acceptor {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Accept::Idle,
             Err(e) => self.pause(now, e),
         };
-        self.spare = open_spare();
+        self.restore_spare();
         outcome
     }
 
-    /// Closes the spare descriptor so that someone else can open a file
-    /// even when the table is full; [`Acceptor::restore_spare`] takes it
+    /// Closes the spare descriptors so that someone else can open files
+    /// even when the table is full; [`Acceptor::restore_spare`] takes them
     /// back.
     fn lend_spare(&mut self) {
-        self.spare = None;
+        self.spares.clear();
     }
 
-    /// Opens the spare descriptor again if it is not open.
+    /// Opens spare descriptors again, up to the number wanted, as far as
+    /// the table has room (the others at the next chance).
     fn restore_spare(&mut self) {
-        if self.spare.is_none() {
-            self.spare = open_spare();
+        while self.spares.len() < self.wanted {
+            match open_spare() {
+                Some(f) => self.spares.push(f),
+                None => break,
+            }
         }
     }
 
@@ -184,12 +202,13 @@ impl Acceptor {
     }
 }
 
-/// Runs `handle` on `server` with the spare descriptor of its acceptor
-/// (`acceptor` reaches it) lent, and takes the spare back afterwards,
-/// whatever `handle` returned. The daemons lend it while they handle
-/// lsusd's announcement: the watcher opens `watching-next` when a suspend
-/// is imminent, and with a table full of clients' descriptors that open
-/// would fail and end the daemon.
+/// Runs `handle` on `server` with the spare descriptors of its acceptor
+/// (`acceptor` reaches it) lent, and takes them back afterwards, whatever
+/// `handle` returned. The daemons lend them while they handle lsusd's
+/// announcement: the watcher opens `watching-next` when a suspend is
+/// imminent (with a table full of clients' descriptors that open would
+/// fail and end the daemon), and wakealarmd may open the run directory and
+/// `disabled` to keep the machine awake.
 pub fn lending_spare<S, T>(
     server: &mut S,
     acceptor: fn(&mut S) -> &mut Acceptor,
@@ -225,8 +244,8 @@ mod tests {
         assert!(matches!(acc.accept(now), Accept::Client(_)));
         assert!(matches!(acc.accept(now), Accept::Idle));
         assert!(acc.pollable(now).is_some());
-        let lent = lending_spare(&mut acc, |a| a, |a| a.spare.is_none());
-        assert!(lent && acc.spare.is_some());
+        let lent = lending_spare(&mut acc, |a| a, |a| a.spares.is_empty());
+        assert!(lent && !acc.spares.is_empty());
     }
 
     #[test]
@@ -243,7 +262,7 @@ mod tests {
         acc.lend_spare();
         assert!(acc.pollable(now).is_none());
         acc.descriptor_freed();
-        assert!(acc.pollable(now).is_some() && acc.spare.is_some());
+        assert!(acc.pollable(now).is_some() && !acc.spares.is_empty());
     }
 
     #[test]
