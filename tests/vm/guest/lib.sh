@@ -259,6 +259,21 @@ start_blocker() {
     check "blocker holds its shared lock" wait_log 5 blocker '^blocking'
 }
 
+# blocked_with_watcher: lsusd, the shell watcher and the blocker started,
+# then request r1 answered "blocked" and lsusd's log saying so (scenarios 2
+# and 9). The RTC is armed for 30 s as a safety net only: if lsusd wrongly
+# suspended, the guest wakes and the checks fail instead of it sleeping
+# forever.
+blocked_with_watcher() {
+    start_lsusd
+    start_watcher
+    start_blocker
+    check "/proc/locks shows a shared lock on disabled" [ "$(lock_count "$RUN/disabled" READ)" -ge 1 ]
+    rtc_arm 30
+    blocked_request r1
+    check "lsusd logged that suspend is blocked" wait_log 10 lsusd 'blocked by PID'
+}
+
 # ---- the daemons --------------------------------------------------------------
 lsusd_ready() {
     [ -e "$RUN/watching" ] && [ -e "$RUN/disabled" ] && { stdin_closed lsusd || [ -e "$RUN/lsusd.pid" ]; }

@@ -9,17 +9,7 @@
 . /scenarios/lib.sh
 need_bins lsusd request-suspend
 
-start_lsusd
-start_watcher
-
-start_blocker
-check "/proc/locks shows a shared lock on disabled" [ "$(lock_count "$RUN/disabled" READ)" -ge 1 ]
-
-# safety net only: if lsusd wrongly suspended now, the RTC wakes the guest in
-# 30 s and the checks below fail, instead of the guest sleeping forever
-rtc_arm 30
-blocked_request r1
-check "lsusd logged that suspend is blocked" wait_log 10 lsusd 'blocked by PID'
+blocked_with_watcher
 check "the request is still there, for lsusd to drop" [ -e "$RUN/request" ]
 check "the watcher was not notified while blocked" [ -z "$(line_of watcher 'suspend imminent')" ]
 

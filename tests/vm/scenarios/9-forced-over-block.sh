@@ -9,16 +9,7 @@
 . /scenarios/lib.sh
 need_bins lsusd request-suspend lsusctl
 
-start_lsusd
-start_watcher
-
-start_blocker
-check "/proc/locks shows a shared lock on disabled" [ "$(lock_count "$RUN/disabled" READ)" -ge 1 ]
-
-# safety net only: if lsusd wrongly suspended now, the RTC wakes the guest
-rtc_arm 30
-blocked_request r1
-check "lsusd logged that suspend is blocked" wait_log 10 lsusd 'blocked by PID'
+blocked_with_watcher
 
 # The forced request, while lsusd waits for the blocker: a real suspend.
 rtc0=$(rtc_wakeups)
