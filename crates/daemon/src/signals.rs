@@ -88,11 +88,6 @@ pub fn last_signal() -> Option<&'static str> {
         .map(Signal::as_str)
 }
 
-/// Asks for shutdown as a signal would (for tests and fatal paths).
-pub fn request_shutdown() {
-    SHUTDOWN.store(true, Ordering::SeqCst);
-}
-
 /// The shutdown signals as a descriptor, for the event-loop daemons.
 ///
 /// SIGTERM, SIGINT and SIGHUP are blocked and read from a `signalfd`, so
